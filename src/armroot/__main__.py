@@ -1,0 +1,3 @@
+from armroot.cli import main
+
+raise SystemExit(main())

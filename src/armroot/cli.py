@@ -1,0 +1,218 @@
+"""The `armroot` command line: parse arguments, call the library, render results, exit."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from armroot import __version__, log
+from armroot.commands import create as create_cmd
+from armroot.commands import doctor as doctor_cmd
+from armroot.commands import manage
+from armroot.commands import session as session_cmd
+from armroot.errors import ArmrootError
+from armroot.images import source as sourcemod
+
+
+def _split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1 :]
+    return argv, None
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="show every external command")
+    common.add_argument("-q", "--quiet", action="store_true", help="show only errors")
+
+    parser = argparse.ArgumentParser(
+        prog="armroot",
+        description="Run a Raspberry Pi's own Linux distribution on x86_64 under QEMU, safely.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"armroot {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("create", parents=[common], help="create an environment")
+    p.add_argument("name")
+    p.add_argument(
+        "--from",
+        dest="source",
+        default=sourcemod.DEFAULT_SOURCE,
+        help="debian:SUITE or a root filesystem tarball (default: debian:trixie)",
+    )
+    p.add_argument("--arch", help="armel, armhf or arm64 (Debian default: arm64)")
+    p.add_argument("--include", type=_csv, default=(), help="extra packages, comma-separated")
+    p.add_argument(
+        "--minimal", action="store_true", help="no build tools (only what --include names)"
+    )
+    p.add_argument("--mirror", help="Debian mirror URL")
+
+    for verb, helptext in (
+        ("run", "run a command in an environment"),
+        ("shell", "open a shell in an environment"),
+    ):
+        p = sub.add_parser(verb, parents=[common], help=helptext)
+        p.add_argument("name")
+        p.add_argument(
+            "--bind",
+            action="append",
+            default=[],
+            metavar="SRC[:DST]",
+            help="bind a host path into the root (repeatable)",
+        )
+        p.add_argument("--workdir", help="working directory inside the root")
+        p.add_argument(
+            "--env",
+            action="append",
+            default=[],
+            metavar="K=V",
+            help="set an environment variable (repeatable)",
+        )
+        p.add_argument(
+            "--host-ca",
+            action="store_true",
+            help="trust the host's CA bundle inside (TLS-intercepting networks)",
+        )
+        if verb == "run":
+            p.add_argument("command", nargs="*", help="the command (put it after --)")
+
+    p = sub.add_parser("list", parents=[common], help="list environments")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("info", parents=[common], help="show one environment")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("rm", parents=[common], help="remove an environment")
+    p.add_argument("name")
+    p = sub.add_parser("doctor", parents=[common], help="check (and --fix) the host")
+    p.add_argument("--fix", action="store_true", help="mount binfmt_misc, register QEMU (root)")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _status_dict(s: manage.EnvStatus) -> dict[str, Any]:
+    data = dataclasses.asdict(s.meta)
+    data.update(path=s.path, in_use=s.in_use)
+    return data
+
+
+def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
+    verb = args.verb
+    if verb == "create":
+        env = create_cmd.create(
+            create_cmd.CreateOptions(
+                args.name, args.source, args.arch, args.include, args.minimal, args.mirror
+            )
+        )
+        log.info(
+            f"created '{env.name}': {env.meta.os_name or env.meta.source}, "
+            f"{env.meta.arch}, {_human_size(env.meta.size_bytes)}"
+        )
+        return 0
+    if verb in ("run", "shell"):
+        argv = tuple(command if command is not None else getattr(args, "command", []) or [])
+        options = session_cmd.RunOptions(
+            args.name, argv, tuple(args.bind), args.workdir, tuple(args.env), args.host_ca
+        )
+        if verb == "shell":
+            result = session_cmd.shell(args.name, options)
+        else:
+            result = session_cmd.run(options)
+        if result.signal is not None:
+            log.debug(f"the command was killed by {signal.Signals(result.signal).name}")
+        return result.exit_code
+    if verb == "list":
+        envs = manage.list_envs()
+        if args.json:
+            _print_json([_status_dict(s) for s in envs])
+        elif not envs:
+            log.info("no environments yet; create one with `armroot create NAME`")
+        else:
+            for s in envs:
+                used = "  (in use)" if s.in_use else ""
+                print(
+                    f"{s.meta.name:<16} {s.meta.arch:<6} {_human_size(s.meta.size_bytes):>10}  "
+                    f"{s.meta.os_name or s.meta.source}{used}"
+                )
+        return 0
+    if verb == "info":
+        s = manage.info(args.name)
+        if args.json:
+            _print_json(_status_dict(s))
+        else:
+            for key, value in _status_dict(s).items():
+                if key == "size_bytes":
+                    value = _human_size(int(value))
+                if value not in (None, {}, ""):
+                    print(f"{key + ':':<16} {value}")
+        return 0
+    if verb == "rm":
+        manage.remove(args.name)
+        log.info(f"removed '{args.name}'")
+        return 0
+    if verb == "doctor":
+        report = doctor_cmd.doctor(apply_fix=args.fix)
+        if args.json:
+            _print_json(dataclasses.asdict(report) | {"ok": report.ok})
+        else:
+            for line in report.fixed:
+                print(f"fixed: {line}")
+            for c in report.checks:
+                mark = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}[c.status]
+                print(
+                    f"[{mark}] {c.name}: {c.detail}" + (f"\n       fix: {c.fix}" if c.fix else "")
+                )
+        return 0 if report.ok else 1
+    raise AssertionError(verb)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    del frame
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    before, command = _split_command(raw)
+    parser = build_parser()
+    args = parser.parse_args(before)
+    if command is not None and args.verb not in ("run",):
+        parser.error(f"'{args.verb}' takes no command after --")
+    if args.verbose:
+        log.VERBOSITY.set(log.Verbosity.VERBOSE)
+    elif args.quiet:
+        log.VERBOSITY.set(log.Verbosity.QUIET)
+    # SIGTERM and SIGHUP unwind like ^C does, so staging directories are removed.
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        return _dispatch(args, command)
+    except ArmrootError as exc:
+        log.error(exc.one_line())
+        return exc.exit_code
+    except KeyboardInterrupt:
+        log.console().print("armroot: interrupted", markup=False)
+        return 130

@@ -1,0 +1,169 @@
+"""`armroot doctor`: check the host can run ARM roots, and with --fix make it so."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from armroot import arch as archmod
+from armroot import binfmt, emulation, hostpkg
+from armroot.errors import HostError
+from armroot.sandbox import syscalls as sc
+
+OLDEST_GOOD_QEMU = (7, 0, 0)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str  # "ok", "warn" or "fail"
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class DoctorReport:
+    checks: list[Check] = field(default_factory=list)
+    fixed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+
+def _check_binfmt(directory: Path) -> list[Check]:
+    checks: list[Check] = []
+    if not binfmt.is_mounted(directory):
+        checks.append(
+            Check("binfmt_misc", "fail", f"not mounted at {directory}", "sudo armroot doctor --fix")
+        )
+        return checks
+    checks.append(Check("binfmt_misc", "ok", f"mounted at {directory}"))
+    seen: set[str] = set()
+    for arch in archmod.ALL:
+        if arch.qemu in seen:
+            continue
+        seen.add(arch.qemu)
+        label = f"qemu-{arch.qemu} handler"
+        try:
+            binds = emulation.qemu_binds(arch, directory)
+        except HostError as exc:
+            checks.append(Check(label, "fail", exc.message, exc.hint))
+            continue
+        handler = binfmt.handler_for(arch, directory)
+        assert handler is not None
+        if binds:
+            checks.append(
+                Check(
+                    label,
+                    "warn",
+                    f"{handler.interpreter} without the F flag: sessions bind it "
+                    "into the root read-only",
+                    "sudo armroot doctor --fix",
+                )
+            )
+        else:
+            checks.append(Check(label, "ok", f"{handler.interpreter} (flags {handler.flags})"))
+    return checks
+
+
+def _check_qemu() -> list[Check]:
+    checks: list[Check] = []
+    for qemu in archmod.QEMU_TARGETS:
+        arch = archmod.ARM64 if qemu == "aarch64" else archmod.ARMHF
+        version = emulation.qemu_version(arch)
+        name = f"qemu-{qemu}-static"
+        if version is None:
+            checks.append(
+                Check(name, "fail", "not installed", hostpkg.QEMU_USER_STATIC.install_hint())
+            )
+        elif version < OLDEST_GOOD_QEMU:
+            shown = ".".join(map(str, version))
+            checks.append(
+                Check(
+                    name,
+                    "warn",
+                    f"version {shown} is old; programs may fail on missing syscalls",
+                    "upgrade qemu-user-static to 7.0 or newer",
+                )
+            )
+        else:
+            checks.append(Check(name, "ok", "version " + ".".join(map(str, version))))
+    return checks
+
+
+def _check_tools() -> list[Check]:
+    checks: list[Check] = []
+    if shutil.which("mmdebstrap"):
+        checks.append(Check("mmdebstrap", "ok", shutil.which("mmdebstrap") or ""))
+    else:
+        checks.append(
+            Check(
+                "mmdebstrap",
+                "fail",
+                "not installed (needed for debian: roots)",
+                hostpkg.MMDEBSTRAP.install_hint(),
+            )
+        )
+    try:
+        import libarchive  # noqa: F401
+
+        checks.append(Check("libarchive", "ok", "libarchive-c loads libarchive"))
+    except (ImportError, OSError) as exc:
+        checks.append(
+            Check("libarchive", "fail", f"cannot load: {exc}", hostpkg.LIBARCHIVE.install_hint())
+        )
+    return checks
+
+
+def check(directory: Path = binfmt.BINFMT_DIR) -> DoctorReport:
+    return DoctorReport(_check_binfmt(directory) + _check_qemu() + _check_tools())
+
+
+def fix(directory: Path = binfmt.BINFMT_DIR) -> list[str]:
+    """Mount binfmt_misc and register QEMU handlers with the F flag. Needs root."""
+    if os.geteuid() != 0:
+        raise HostError(
+            "doctor --fix changes kernel settings and needs root", "run `sudo armroot doctor --fix`"
+        )
+    done: list[str] = []
+    if not binfmt.is_mounted(directory):
+        sc.mount("binfmt_misc", str(directory), "binfmt_misc", 0)
+        done.append(f"mounted binfmt_misc at {directory}")
+    seen: set[str] = set()
+    for arch in archmod.ALL:
+        if arch.qemu in seen:
+            continue
+        seen.add(arch.qemu)
+        program = shutil.which(arch.qemu_static)
+        if program is None:
+            raise HostError(
+                f"{arch.qemu_static} is not installed", hostpkg.QEMU_USER_STATIC.install_hint()
+            )
+        interpreter = os.path.realpath(program)
+        handler = binfmt.handler_for(arch, directory)
+        if handler is not None:
+            good = (
+                handler.enabled
+                and handler.fix_binary
+                and emulation.interpreter_is_static(handler.interpreter)
+            )
+            if good:
+                continue
+            binfmt.remove(handler.name, directory)
+            done.append(
+                f"removed handler {handler.name} ({handler.interpreter}, "
+                f"flags {handler.flags or 'none'})"
+            )
+        binfmt.register(binfmt.registration(arch, interpreter), directory)
+        done.append(f"registered {arch.binfmt_name} -> {interpreter} (flags OPF)")
+    return done
+
+
+def doctor(apply_fix: bool = False, directory: Path = binfmt.BINFMT_DIR) -> DoctorReport:
+    fixed = fix(directory) if apply_fix else []
+    report = check(directory)
+    report.fixed = fixed
+    return report

@@ -1,0 +1,50 @@
+"""`armroot list`, `armroot info`, `armroot rm`."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+
+from armroot.store import Env, EnvMeta, Store
+
+
+@dataclass(frozen=True)
+class EnvStatus:
+    meta: EnvMeta
+    path: str
+    in_use: bool
+
+
+def _in_use(env: Env) -> bool:
+    try:
+        fd = os.open(env.lock_path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def status(env: Env) -> EnvStatus:
+    return EnvStatus(env.meta, str(env.path), _in_use(env))
+
+
+def list_envs(store: Store | None = None) -> list[EnvStatus]:
+    store = store or Store()
+    return [status(env) for env in store.envs()]
+
+
+def info(name: str, store: Store | None = None) -> EnvStatus:
+    store = store or Store()
+    return status(store.get(name))
+
+
+def remove(name: str, store: Store | None = None) -> None:
+    """Remove an environment; refuses while in use or with anything mounted below it."""
+    store = store or Store()
+    store.remove(name)

@@ -1,0 +1,163 @@
+"""`armroot run` and `armroot shell`: a command inside an environment, in private namespaces."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from armroot import arch as archmod
+from armroot import emulation, log
+from armroot.errors import ExternalCommandError, HostError, SandboxError, UsageError
+from armroot.paths import resolve_in_root
+from armroot.sandbox.session import run_session
+from armroot.sessionplan import PlanInputs, UserBind, plan
+from armroot.store import Env, Store
+
+HOST_CA_CANDIDATES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+)
+RESERVED_TARGETS = ("/", "/proc", "/sys", "/dev")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    name: str
+    argv: tuple[str, ...]
+    binds: tuple[str, ...] = ()  # SRC[:DST]
+    workdir: str | None = None
+    env: tuple[str, ...] = ()  # K=V
+    host_ca: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int
+    signal: int | None
+
+
+def parse_bind(text: str) -> UserBind:
+    """``SRC[:DST]`` -> UserBind; SRC must exist on the host, DST is a path inside the root."""
+    source, sep, target = text.partition(":")
+    if not source:
+        raise UsageError(f"--bind {text!r}: no source path", "use --bind SRC[:DST]")
+    src = Path(source).expanduser()
+    if not src.exists():
+        raise UsageError(
+            f"--bind {text!r}: {source} does not exist on this machine",
+            "create it first, or fix the path",
+        )
+    real = os.path.realpath(src)
+    dst = target if sep else str(src.absolute())
+    if not dst.startswith("/"):
+        raise UsageError(
+            f"--bind {text!r}: the target {dst!r} must be an absolute path",
+            "use --bind SRC:/path/inside/root",
+        )
+    if os.path.normpath(dst) in RESERVED_TARGETS:
+        raise UsageError(
+            f"--bind {text!r}: cannot bind over {os.path.normpath(dst)}",
+            "choose another target path inside the root",
+        )
+    return UserBind(real, os.path.normpath(dst))
+
+
+def parse_env(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or "\0" in item:
+            raise UsageError(f"--env {item!r} is not KEY=VALUE", "write it as --env NAME=value")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def host_ca_bundle() -> str:
+    """The host's combined CA bundle (what the host itself trusts)."""
+    candidates = [os.environ.get("SSL_CERT_FILE", ""), *HOST_CA_CANDIDATES]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate):
+            return os.path.realpath(candidate)
+    raise HostError(
+        "--host-ca: no CA bundle found on this machine",
+        "install ca-certificates on the host, or set SSL_CERT_FILE to your bundle",
+    )
+
+
+def _host_file(path: str) -> str | None:
+    return os.path.realpath(path) if os.path.isfile(path) else None
+
+
+def plan_inputs(env: Env, options: RunOptions) -> PlanInputs:
+    arch = archmod.by_name(env.meta.arch)
+    workdir = options.workdir
+    if workdir is None:
+        workdir = "/root" if resolve_in_root(env.rootfs, "/root").is_dir() else "/"
+    elif not workdir.startswith("/"):
+        raise UsageError(
+            f"--workdir {workdir!r} must be an absolute path inside the root",
+            "for example --workdir /src",
+        )
+    return PlanInputs(
+        root=str(env.rootfs),
+        argv=options.argv,
+        workdir=workdir,
+        qemu_cpu=env.meta.qemu_cpu,
+        qemu_binds=emulation.qemu_binds(arch),
+        host_resolv_conf=_host_file("/etc/resolv.conf"),
+        host_hosts=_host_file("/etc/hosts"),
+        host_ca_bundle=host_ca_bundle() if options.host_ca else None,
+        binds=tuple(parse_bind(b) for b in options.binds),
+        env=(*parse_env(options.env), ("ARMROOT_ENV", env.name)),
+        term=os.environ.get("TERM"),
+    )
+
+
+def run(options: RunOptions, store: Store | None = None) -> RunResult:
+    """Run ``options.argv`` in the environment; its exit status is the result's."""
+    if not options.argv:
+        raise UsageError(
+            "no command given", "write the command after --, e.g. armroot run pi -- uname -m"
+        )
+    if os.geteuid() != 0:
+        raise HostError(
+            "armroot run needs root for now (mount and PID namespaces)", "run it with sudo"
+        )
+    store = store or Store()
+    env = store.get(options.name)
+    spec = plan(plan_inputs(env, options))
+    for op in spec.ops:
+        log.debug(f"mount: {op}")
+    log.debug("+ " + " ".join(spec.argv))
+    with store.session_lock(env):
+        outcome = run_session(spec)
+    if outcome.setup_error:
+        raise SandboxError(
+            f"could not set up the session in '{env.name}': {outcome.setup_error}",
+            "run with --verbose for the mount plan; report it if it persists",
+        )
+    if outcome.exec_error:
+        error = ExternalCommandError(
+            f"cannot run {outcome.exec_error} inside '{env.name}'",
+            f"install it in the root, or check the name (armroot run {env.name} -- ls /usr/bin)",
+        )
+        error.exit_code = 127
+        raise error
+    return RunResult(outcome.exit_code, outcome.signal)
+
+
+def shell_argv(env: Env) -> tuple[str, ...]:
+    bash = resolve_in_root(env.rootfs, "/bin/bash")
+    return ("/bin/bash", "-l") if bash.is_file() else ("/bin/sh", "-l")
+
+
+def shell(name: str, options: RunOptions | None = None, store: Store | None = None) -> RunResult:
+    store = store or Store()
+    env = store.get(name)
+    base = options or RunOptions(name=name, argv=())
+    return run(
+        RunOptions(name, shell_argv(env), base.binds, base.workdir, base.env, base.host_ca), store
+    )

@@ -1,0 +1,42 @@
+"""Which host package provides what armroot needs, for the host families armroot knows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HostPackage:
+    """One requirement and the command that installs it on each host family."""
+
+    what: str
+    debian: str
+    fedora: str
+    arch: str
+
+    def install_hint(self) -> str:
+        return (
+            f"install it: Debian/Ubuntu `sudo apt-get install {self.debian}`, "
+            f"Fedora `sudo dnf install {self.fedora}`, Arch `sudo pacman -S {self.arch}`"
+        )
+
+
+QEMU_USER_STATIC = HostPackage(
+    "static qemu user-mode emulators",
+    debian="qemu-user-static",
+    fedora="qemu-user-static",
+    arch="qemu-user-static qemu-user-static-binfmt",
+)
+MMDEBSTRAP = HostPackage("mmdebstrap", debian="mmdebstrap", fedora="mmdebstrap", arch="mmdebstrap")
+LIBARCHIVE = HostPackage(
+    "libarchive", debian="libarchive13", fedora="libarchive", arch="libarchive"
+)
+UIDMAP = HostPackage("newuidmap/newgidmap", debian="uidmap", fedora="shadow-utils", arch="shadow")
+
+BY_PROGRAM: dict[str, HostPackage] = {
+    "mmdebstrap": MMDEBSTRAP,
+    "qemu-arm-static": QEMU_USER_STATIC,
+    "qemu-aarch64-static": QEMU_USER_STATIC,
+    "newuidmap": UIDMAP,
+    "newgidmap": UIDMAP,
+}

@@ -1,0 +1,1 @@
+"""Where roots come from: Debian bootstraps and root filesystem tarballs."""

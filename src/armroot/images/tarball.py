@@ -1,0 +1,169 @@
+"""Extract a root filesystem tarball safely, like ``bsdtar -xp``, with libarchive.
+
+Owners, modes, hard links, device nodes, xattrs, ACLs and file capabilities are kept. A
+member with an absolute path, a ``..`` component, a hard link leaving the root, or a path
+that would be written through a symlink is rejected before anything is written for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+import libarchive
+from libarchive import extract as lax
+from libarchive import ffi
+from libarchive.exception import ArchiveError
+
+from armroot import log
+from armroot.errors import SourceError
+
+FLAGS = (
+    lax.EXTRACT_OWNER
+    | lax.EXTRACT_PERM
+    | lax.EXTRACT_TIME
+    | lax.EXTRACT_ACL
+    | lax.EXTRACT_FFLAGS
+    | lax.EXTRACT_XATTR
+    | lax.EXTRACT_SECURE_SYMLINKS
+    | lax.EXTRACT_SECURE_NODOTDOT
+    | lax.EXTRACT_SECURE_NOABSOLUTEPATHS
+    | lax.EXTRACT_SPARSE
+)
+SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tar.bz2", ".tbz2")
+
+
+@dataclass
+class ExtractReport:
+    entries: int = 0
+    bytes_written: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def member_problem(name: str, *, is_hardlink: bool = False, link: str | None = None) -> str | None:
+    """Why a member name (or hard link target) is unsafe, or None if it is fine. Pure."""
+    if name.startswith("/"):
+        return "has an absolute path"
+    parts = PurePosixPath(name).parts
+    if ".." in parts:
+        return "has a '..' component"
+    if is_hardlink and link is not None:
+        if link.startswith("/"):
+            return f"is a hard link to an absolute path ({link})"
+        if ".." in PurePosixPath(link).parts:
+            return f"is a hard link leaving the root ({link})"
+    return None
+
+
+def normalize(name: str) -> str:
+    """Member name without a leading './' and trailing '/'."""
+    while name.startswith("./"):
+        name = name[2:]
+    return name.rstrip("/") or "."
+
+
+def through_symlink(name: str, symlinks: set[str]) -> str | None:
+    """The earlier symlink member that ``name`` would be written through, if any. Pure."""
+    parts = PurePosixPath(name).parts
+    for i in range(1, len(parts)):
+        prefix = "/".join(parts[:i])
+        if prefix in symlinks:
+            return prefix
+    return None
+
+
+class _WarningCollector(logging.Handler):
+    def __init__(self, report: ExtractReport) -> None:
+        super().__init__(logging.WARNING)
+        self.report = report
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.report.warnings.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _cwd(path: Path) -> Iterator[None]:
+    old = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(path)
+        yield
+    finally:
+        os.fchdir(old)
+        os.close(old)
+
+
+def extract(archive: Path, target: Path) -> ExtractReport:
+    """Extract ``archive`` into the empty directory ``target``."""
+    report = ExtractReport()
+    total = archive.stat().st_size
+    collector = _WarningCollector(report)
+    lib_logger = logging.getLogger("libarchive")
+    lib_logger.addHandler(collector)
+    lib_logger.propagate = False
+    try:
+        with archive.open("rb") as stream, log.progress(total_bytes=True) as bar, _cwd(target):
+            task = bar.add_task(f"extracting {archive.name}", total=total)
+            _extract_stream(stream, report, lambda: bar.update(task, completed=stream.tell()))
+    except ArchiveError as exc:
+        raise SourceError(
+            f"{archive} is damaged or not an archive libarchive can read ({exc.msg})",
+            "download it again, or check that the file is a root filesystem tarball",
+        ) from exc
+    except OSError as exc:
+        raise SourceError(
+            f"extracting {archive} failed: {exc.strerror or exc}",
+            "check free disk space in the armroot store (ARMROOT_HOME)",
+        ) from exc
+    finally:
+        lib_logger.removeHandler(collector)
+    for warning in report.warnings[:5]:
+        log.warn(f"while extracting: {warning}")
+    if len(report.warnings) > 5:
+        log.warn(f"... and {len(report.warnings) - 5} more extraction warnings")
+    if report.entries == 0:
+        raise SourceError(
+            f"{archive} contains no files", "check that it is a root filesystem tarball"
+        )
+    return report
+
+
+def _extract_stream(stream: BinaryIO, report: ExtractReport, tick: Callable[[], object]) -> None:
+    buff, size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_longlong()
+    symlinks: set[str] = set()
+    with libarchive.stream_reader(stream) as reader, lax.new_archive_write_disk(FLAGS) as writer:
+        for entry in reader:
+            raw = entry.pathname
+            name = normalize(raw)
+            link = entry.linkpath if (entry.islnk or entry.issym) else None
+            problem = member_problem(name, is_hardlink=entry.islnk, link=link)
+            if problem is None:
+                via = through_symlink(name, symlinks)
+                if via is not None:
+                    problem = f"would be written through the symlink member {via}"
+            if problem is not None:
+                raise SourceError(
+                    f"unsafe archive member {raw!r}: it {problem}",
+                    "armroot refuses archives that could write outside the root; "
+                    "use a root filesystem tarball from a trusted source",
+                )
+            if entry.issym:
+                symlinks.add(name)
+            ffi.write_header(writer, entry._entry_p)
+            while (
+                ffi.read_data_block(
+                    entry._archive_p, ctypes.byref(buff), ctypes.byref(size), ctypes.byref(offset)
+                )
+                != ffi.ARCHIVE_EOF
+            ):
+                ffi.write_data_block(writer, buff, size, offset)
+                report.bytes_written += size.value
+            ffi.write_finish_entry(writer)
+            report.entries += 1
+            if report.entries % 256 == 0:
+                tick()

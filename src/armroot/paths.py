@@ -1,0 +1,66 @@
+"""Path logic that never lets a root's symlinks reach the host.
+
+A root filesystem is full of absolute symlinks (``etc/resolv.conf -> /run/...``,
+``usr/bin -> /usr/bin`` in odd roots). Followed on the host they point at the host's files;
+armroot resolves them as the root's own programs would see them, with the root as ``/``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from armroot.errors import SandboxError
+
+MAX_SYMLINKS = 40
+
+
+def resolve_in_root(root: Path, path: str | Path) -> Path:
+    """The host path that ``path`` (absolute inside ``root``) names, symlinks resolved in root.
+
+    Missing trailing components are kept lexically. The result always lies inside ``root``.
+    """
+    pending = [p for p in Path("/", path).parts[1:] if p not in ("", ".")]
+    done: list[str] = []
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        if part == ".":
+            continue
+        candidate = root.joinpath(*done, part)
+        try:
+            st = os.lstat(candidate)
+        except FileNotFoundError:
+            done.append(part)
+            # The rest cannot exist either; resolve it lexically.
+            for rest in pending:
+                if rest == "..":
+                    if done:
+                        done.pop()
+                elif rest not in ("", "."):
+                    done.append(rest)
+            break
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                raise SandboxError(f"too many levels of symbolic links at {candidate}")
+            target = os.readlink(candidate)
+            target_parts = [p for p in target.split("/") if p not in ("", ".")]
+            if target.startswith("/"):
+                done = []
+            pending = target_parts + pending
+            continue
+        done.append(part)
+    return root.joinpath(*done)
+
+
+def is_within(root: Path, path: Path) -> bool:
+    """True if ``path`` is ``root`` or lies below it (lexically, both absolute)."""
+    root_s = os.path.normpath(root)
+    path_s = os.path.normpath(path)
+    return path_s == root_s or path_s.startswith(root_s.rstrip("/") + "/")

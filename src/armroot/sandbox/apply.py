@@ -1,0 +1,174 @@
+"""Apply mount operations inside a private mount namespace. Runs only in the session's child.
+
+This and :mod:`armroot.sandbox.session` are the only code that calls mount(2) or chroot(2),
+and they only ever run after unshare(CLONE_NEWNS) with the host's mounts made slave, so
+nothing mounted here can appear on the host.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+from armroot.paths import is_within, resolve_in_root
+from armroot.sandbox import syscalls as sc
+from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, Symlink, Sysfs, Tmpfs
+
+
+class SetupError(Exception):
+    """A mount operation failed; the message names the operation and the path."""
+
+
+def isolate_from_host() -> None:
+    """Make every mount in this namespace a slave: host changes come in, ours never go out."""
+    sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
+
+
+def make_root_mount(root: Path) -> None:
+    """Bind the root onto itself so it is a mount point of its own in this namespace."""
+    sc.mount(str(root), str(root), None, sc.MS_BIND | sc.MS_REC)
+
+
+def _target(root: Path, inside: str) -> Path:
+    resolved = resolve_in_root(root, inside)
+    if not is_within(root, resolved):  # resolve_in_root guarantees this; keep the check.
+        raise SetupError(f"mount target {inside} resolves outside the root")
+    return resolved
+
+
+def _ensure_dir(root: Path, path: Path) -> None:
+    """mkdir -p ``path``, each component checked to be a real directory inside ``root``."""
+    rel = path.relative_to(root)
+    current = root
+    for part in rel.parts:
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            os.mkdir(current, 0o755)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise SetupError(f"{current} is a symlink where a directory is needed")
+        if not stat.S_ISDIR(st.st_mode):
+            raise SetupError(f"{current} is a file where a directory is needed")
+
+
+def _ensure_mount_point(root: Path, path: Path, directory: bool) -> None:
+    _ensure_dir(root, path.parent)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if directory:
+            os.mkdir(path, 0o755)
+        else:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            os.close(fd)
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise SetupError(f"{path} is a symlink; refusing to mount over it")
+    if directory and not stat.S_ISDIR(st.st_mode):
+        raise SetupError(f"{path} is a file where a directory mount point is needed")
+    if not directory and stat.S_ISDIR(st.st_mode):
+        raise SetupError(f"{path} is a directory where a file mount point is needed")
+
+
+def _mount_on(
+    path: Path, source: str | None, fstype: str | None, flags: int, data: str | None
+) -> None:
+    """mount(2) onto ``path`` opened with O_PATH|O_NOFOLLOW, so no symlink swap can redirect it."""
+    fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        sc.mount(source, f"/proc/self/fd/{fd}", fstype, flags, data)
+    finally:
+        os.close(fd)
+
+
+def _remount_readonly(path: Path) -> None:
+    st = os.statvfs(path)
+    keep = 0
+    for flag_vfs, flag_ms in (
+        (os.ST_NOSUID, sc.MS_NOSUID),
+        (os.ST_NODEV, sc.MS_NODEV),
+        (os.ST_NOEXEC, sc.MS_NOEXEC),
+    ):
+        if st.f_flag & flag_vfs:
+            keep |= flag_ms
+    _mount_on(path, None, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | keep, None)
+
+
+def _apply_bind(root: Path, op: Bind) -> None:
+    source = Path(op.source)
+    try:
+        is_dir = source.is_dir()
+        if not source.exists():
+            raise FileNotFoundError
+    except OSError as exc:
+        raise SetupError(f"bind source {op.source} does not exist on the host") from exc
+    target = _target(root, op.target)
+    if op.only_if_target_exists and not os.path.lexists(target):
+        return
+    _ensure_mount_point(root, target, directory=is_dir)
+    flags = sc.MS_BIND | (sc.MS_REC if op.recursive else 0)
+    _mount_on(target, str(source), None, flags, None)
+    if op.readonly:
+        _remount_readonly(target)
+
+
+def _apply(root: Path, op: MountOp) -> None:
+    if isinstance(op, Bind):
+        _apply_bind(root, op)
+        return
+    if isinstance(op, Symlink):
+        target = _target(root, op.target)
+        if os.path.lexists(target):
+            if op.only_if_absent:
+                return
+            raise SetupError(f"{op.target} already exists in the root")
+        _ensure_dir(root, target.parent)
+        os.symlink(op.link_to, target)
+        return
+    target = _target(root, op.target)
+    _ensure_mount_point(root, target, directory=True)
+    if isinstance(op, Tmpfs):
+        flags = sc.MS_NOSUID | (sc.MS_NODEV if op.nodev else 0) | (sc.MS_NOEXEC if op.noexec else 0)
+        data = f"mode={op.mode:o}" + (f",{op.options}" if op.options else "")
+        _mount_on(target, "tmpfs", "tmpfs", flags, data)
+    elif isinstance(op, Proc):
+        _mount_on(target, "proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, None)
+    elif isinstance(op, Sysfs):
+        flags = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RDONLY
+        try:
+            _mount_on(target, "sysfs", "sysfs", flags, None)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EACCES):
+                raise
+            _mount_on(target, "/sys", None, sc.MS_BIND | sc.MS_REC, None)
+            _remount_readonly(target)
+    elif isinstance(op, Devpts):
+        _mount_on(
+            target,
+            "devpts",
+            "devpts",
+            sc.MS_NOSUID | sc.MS_NOEXEC,
+            "newinstance,ptmxmode=0666,mode=620",
+        )
+
+
+def describe(op: MountOp) -> str:
+    if isinstance(op, Bind):
+        return f"bind {op.source} -> {op.target}"
+    if isinstance(op, Symlink):
+        return f"symlink {op.target} -> {op.link_to}"
+    return f"{type(op).__name__.lower()} {op.target}"
+
+
+def apply_all(root: Path, ops: tuple[MountOp, ...]) -> None:
+    for op in ops:
+        try:
+            _apply(root, op)
+        except SetupError:
+            raise
+        except OSError as exc:
+            raise SetupError(f"{describe(op)}: {exc.strerror or exc}") from exc

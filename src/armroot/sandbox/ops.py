@@ -1,0 +1,69 @@
+"""Mount operations as plain data. :mod:`armroot.sandbox.apply` is the one place that acts.
+
+Every ``target`` is a path *inside* the root (absolute, as the root's programs see it); the
+applier resolves it with the root as ``/`` so a root's symlinks never lead to the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Bind:
+    """Bind a host path (file or directory) at ``target`` inside the root."""
+
+    source: str
+    target: str
+    readonly: bool = False
+    recursive: bool = True
+    only_if_target_exists: bool = False
+
+
+@dataclass(frozen=True)
+class Tmpfs:
+    target: str
+    mode: int = 0o755
+    options: str = ""
+    nodev: bool = True
+    noexec: bool = False
+
+
+@dataclass(frozen=True)
+class Proc:
+    target: str = "/proc"
+
+
+@dataclass(frozen=True)
+class Sysfs:
+    """sysfs read-only; where the kernel refuses a fresh sysfs, the host's /sys bound read-only."""
+
+    target: str = "/sys"
+
+
+@dataclass(frozen=True)
+class Devpts:
+    target: str = "/dev/pts"
+
+
+@dataclass(frozen=True)
+class Symlink:
+    """Create ``target`` as a symlink to ``link_to`` (inside a tmpfs, or in the root if absent)."""
+
+    link_to: str
+    target: str
+    only_if_absent: bool = True
+
+
+MountOp = Bind | Tmpfs | Proc | Sysfs | Devpts | Symlink
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    """Everything a session needs: the root, what to mount, and what to run."""
+
+    root: str
+    ops: tuple[MountOp, ...]
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    workdir: str = "/"

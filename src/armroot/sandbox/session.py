@@ -1,0 +1,208 @@
+"""Run a command in a root inside private mount and PID namespaces.
+
+Process tree::
+
+    armroot (host namespaces)          supervises, forwards signals, holds the env lock
+      └─ helper   unshare(NEWNS|NEWPID), dies with armroot (PDEATHSIG)
+           └─ init   PID 1 of the new PID namespace: mounts, chroot, reaps, forwards signals
+                └─ command   exec'd with a clean signal mask
+
+When init exits the kernel kills every process left in the PID namespace; when the last
+process of the mount namespace is gone every mount in it goes too. A SIGKILL of armroot
+takes the helper down (PDEATHSIG), which takes init down, which takes the rest: no teardown
+code has to run for the host to be clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from armroot.sandbox import apply
+from armroot.sandbox import syscalls as sc
+from armroot.sandbox.ops import SessionSpec
+
+FORWARDED = (
+    signal.SIGINT,
+    signal.SIGTERM,
+    signal.SIGHUP,
+    signal.SIGQUIT,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+    signal.SIGCONT,
+)
+WATCHED = (*FORWARDED, signal.SIGCHLD)
+SI_KERNEL = 0x80  # si_code of signals the kernel itself sends (a terminal's ^C, ^\\, hangup)
+
+EXIT_SETUP_FAILED = 125
+EXIT_EXEC_FAILED = 127
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How the session ended."""
+
+    exit_code: int  # the command's exit status, or 128+signal when a signal killed it
+    signal: int | None  # the signal that killed the command, if one did
+    setup_error: str | None = None  # why the session could not start
+    exec_error: str | None = None  # why the command could not be executed
+
+
+def _noop(signum: int, frame: object) -> None:
+    del signum, frame
+
+
+def _block_watched() -> set[int]:
+    for sig in WATCHED:
+        signal.signal(sig, _noop)
+    return set(signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED))
+
+
+def _supervise(child: int, forward_kernel_signals: bool, reap_all: bool) -> int:
+    """Wait for ``child``, forwarding signals to it; return its raw wait status.
+
+    Signals a terminal sends reach the whole foreground process group, the command included,
+    so only signals someone sent with kill(2) are forwarded (unless ``forward_kernel_signals``).
+    """
+    while True:
+        while True:
+            try:
+                pid, status = os.waitpid(-1 if reap_all else child, os.WNOHANG)
+            except ChildProcessError:
+                return 0
+            if pid == 0:
+                break
+            if pid == child:
+                return status
+        info = signal.sigwaitinfo(WATCHED)
+        if info.si_signo == signal.SIGCHLD:
+            continue
+        if info.si_code == SI_KERNEL and not forward_kernel_signals:
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, info.si_signo)
+
+
+def _status_to_code(status: int) -> tuple[int, int | None]:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return 128 + sig, sig
+    return os.waitstatus_to_exitcode(status), None
+
+
+def _report(pipe_w: int, kind: str, message: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(pipe_w, (json.dumps({kind: message}) + "\n").encode())
+
+
+def _exec_command(spec: SessionSpec, pipe_w: int) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in WATCHED:
+        signal.signal(sig, signal.SIG_DFL)
+    env = dict(spec.env)
+    try:
+        os.execvpe(spec.argv[0], list(spec.argv), env)
+    except OSError as exc:
+        _report(pipe_w, "exec", f"{spec.argv[0]}: {exc.strerror}")
+    os._exit(EXIT_EXEC_FAILED)
+
+
+def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
+    """PID 1 of the session: mount, chroot, run the command, pass on how it ended."""
+    sc.die_with_parent(alive_fd=alive_r)
+    os.close(alive_r)
+    try:
+        root = Path(spec.root)
+        apply.isolate_from_host()
+        apply.make_root_mount(root)
+        apply.apply_all(root, spec.ops)
+        os.chroot(root)
+        try:
+            os.chdir(spec.workdir)
+        except OSError as exc:
+            raise apply.SetupError(
+                f"working directory {spec.workdir} is not usable inside the root: {exc.strerror}"
+            ) from exc
+    except apply.SetupError as exc:
+        _report(pipe_w, "setup", str(exc))
+        os._exit(EXIT_SETUP_FAILED)
+    except OSError as exc:
+        _report(pipe_w, "setup", f"{exc.strerror or exc} ({exc.filename or 'session setup'})")
+        os._exit(EXIT_SETUP_FAILED)
+    me = os.getpid()
+    command = os.fork()
+    if command == 0:
+        sc.die_with_parent(me)
+        _exec_command(spec, pipe_w)
+    status = _supervise(command, forward_kernel_signals=False, reap_all=True)
+    code, sig = _status_to_code(status)
+    if sig is not None:
+        _report(pipe_w, "signal", str(sig))
+    os._exit(code)
+
+
+def _helper(spec: SessionSpec, pipe_w: int, parent: int) -> None:
+    sc.die_with_parent(parent)
+    try:
+        sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
+    except OSError as exc:
+        _report(pipe_w, "setup", f"cannot create private namespaces: {exc.strerror}")
+        os._exit(EXIT_SETUP_FAILED)
+    alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
+    init = os.fork()
+    if init == 0:
+        os.close(alive_w)
+        _init(spec, pipe_w, alive_r)
+    os.close(alive_r)
+    status = _supervise(init, forward_kernel_signals=False, reap_all=False)
+    code, _ = _status_to_code(status)
+    os._exit(code)
+
+
+def _child_main(fn: object, *args: object) -> None:
+    """Run ``fn`` in a forked child; never return into the parent's code."""
+    try:
+        fn(*args)  # type: ignore[operator]
+    except BaseException:
+        traceback.print_exc(file=sys.stderr)
+        os._exit(EXIT_SETUP_FAILED)
+    os._exit(EXIT_SETUP_FAILED)
+
+
+def run_session(spec: SessionSpec) -> Outcome:
+    """Run ``spec`` to completion; returns how the command ended."""
+    pipe_r, pipe_w = os.pipe2(os.O_CLOEXEC)
+    old_handlers = {sig: signal.getsignal(sig) for sig in WATCHED}
+    old_mask = _block_watched()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    parent = os.getpid()
+    try:
+        helper = os.fork()
+        if helper == 0:
+            os.close(pipe_r)
+            _child_main(_helper, spec, pipe_w, parent)
+        os.close(pipe_w)
+        status = _supervise(helper, forward_kernel_signals=False, reap_all=False)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for watched, handler in old_handlers.items():
+            signal.signal(watched, handler if handler is not None else signal.SIG_DFL)
+    messages: dict[str, str] = {}
+    with os.fdopen(pipe_r, "rb") as reader:
+        for line in reader.read().splitlines():
+            try:
+                messages.update(json.loads(line))
+            except ValueError:
+                continue
+    code, killed_by = _status_to_code(status)
+    if "signal" in messages:
+        killed_by = int(messages["signal"])
+    return Outcome(code, killed_by, messages.get("setup"), messages.get("exec"))

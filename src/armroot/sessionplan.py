@@ -1,0 +1,122 @@
+"""Plan a session: which mounts a root needs and what environment the command gets. Pure.
+
+The result is a :class:`~armroot.sandbox.ops.SessionSpec`; :mod:`armroot.sandbox.session`
+carries it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, SessionSpec, Symlink, Sysfs, Tmpfs
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+HOST_CA_INSIDE = "/run/armroot/host-ca.crt"
+# Where distributions keep their combined CA bundle (Debian/Ubuntu/RPi OS, Fedora, Arch, Alpine).
+CA_BUNDLE_PATHS = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ca-certificates/extracted/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+)
+CA_ENV_VARS = (
+    "SSL_CERT_FILE",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+)
+
+
+@dataclass(frozen=True)
+class UserBind:
+    source: str  # host path, absolute and resolved
+    target: str  # path inside the root
+    readonly: bool = False
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """Everything the plan depends on, read from the host and the env beforehand."""
+
+    root: str
+    argv: tuple[str, ...]
+    workdir: str = "/"
+    qemu_cpu: str | None = None
+    qemu_binds: tuple[str, ...] = ()  # interpreters to bind (handlers without the F flag)
+    host_resolv_conf: str | None = "/etc/resolv.conf"
+    host_hosts: str | None = "/etc/hosts"
+    host_ca_bundle: str | None = None  # set by --host-ca
+    binds: tuple[UserBind, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    term: str | None = None
+    extra_ops: tuple[MountOp, ...] = field(default=())
+
+
+def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
+    """The mount operations, in the order they must be applied."""
+    ops: list[MountOp] = [
+        Proc("/proc"),
+        Sysfs("/sys"),
+        Tmpfs("/dev", mode=0o755, nodev=False, options="size=4m"),
+    ]
+    ops += [Bind(f"/dev/{name}", f"/dev/{name}", recursive=False) for name in DEVICES]
+    ops += [
+        Devpts("/dev/pts"),
+        Symlink("pts/ptmx", "/dev/ptmx"),
+        Tmpfs("/dev/shm", mode=0o1777),
+        Symlink("/proc/self/fd", "/dev/fd"),
+        Symlink("/proc/self/fd/0", "/dev/stdin"),
+        Symlink("/proc/self/fd/1", "/dev/stdout"),
+        Symlink("/proc/self/fd/2", "/dev/stderr"),
+        Tmpfs("/tmp", mode=0o1777),
+        Tmpfs("/run", mode=0o755),
+        Symlink("/proc/self/mounts", "/etc/mtab"),
+    ]
+    if inputs.host_resolv_conf:
+        ops.append(Bind(inputs.host_resolv_conf, "/etc/resolv.conf", readonly=True))
+    if inputs.host_hosts:
+        ops.append(Bind(inputs.host_hosts, "/etc/hosts", readonly=True))
+    for interpreter in inputs.qemu_binds:
+        ops.append(Bind(interpreter, interpreter, readonly=True, recursive=False))
+    if inputs.host_ca_bundle:
+        ops.append(Bind(inputs.host_ca_bundle, HOST_CA_INSIDE, readonly=True))
+        ops += [
+            Bind(inputs.host_ca_bundle, path, readonly=True, only_if_target_exists=True)
+            for path in CA_BUNDLE_PATHS
+        ]
+    ops += [Bind(b.source, b.target, readonly=b.readonly) for b in inputs.binds]
+    ops += inputs.extra_ops
+    return tuple(ops)
+
+
+def environment(inputs: PlanInputs) -> tuple[tuple[str, str], ...]:
+    """The command's environment: a clean one, not the host's."""
+    env: dict[str, str] = {
+        "PATH": DEFAULT_PATH,
+        "HOME": "/root",
+        "USER": "root",
+        "LOGNAME": "root",
+        "SHELL": "/bin/sh",
+        "LANG": "C.UTF-8",
+    }
+    if inputs.term:
+        env["TERM"] = inputs.term
+    if inputs.qemu_cpu:
+        env["QEMU_CPU"] = inputs.qemu_cpu
+    if inputs.host_ca_bundle:
+        for var in CA_ENV_VARS:
+            env[var] = HOST_CA_INSIDE
+    env.update(dict(inputs.env))
+    return tuple(sorted(env.items()))
+
+
+def plan(inputs: PlanInputs) -> SessionSpec:
+    return SessionSpec(
+        root=inputs.root,
+        ops=mounts(inputs),
+        argv=inputs.argv,
+        env=environment(inputs),
+        workdir=inputs.workdir,
+    )

@@ -1,0 +1,363 @@
+"""Environments on disk: where they live, their metadata, locks, atomic creation, safe removal.
+
+Layout under the store home::
+
+    envs/NAME/rootfs/        the root filesystem
+    envs/NAME/armroot.json   metadata (EnvMeta)
+    envs/NAME/lock           flock: shared while sessions run, exclusive for changes
+    staging/NAME.XXXX/       a create in progress (renamed into envs/ when complete)
+    trash/                   environments being removed
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import stat
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from armroot import log, mountinfo
+from armroot.errors import ArmrootError, EnvBusy, EnvExists, EnvNotFound, UsageError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+META_FILE = "armroot.json"
+LOCK_FILE = "lock"
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def home() -> Path:
+    """The store's root directory, canonical (a symlinked store resolves to its target)."""
+    configured = os.environ.get("ARMROOT_HOME")
+    if configured:
+        base = Path(configured)
+    elif _is_root():
+        base = Path("/var/lib/armroot")
+    else:
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local/share")
+        base = Path(xdg) / "armroot"
+    return Path(os.path.realpath(base))
+
+
+def cache_home() -> Path:
+    """Where downloads and other re-creatable files are kept."""
+    configured = os.environ.get("ARMROOT_CACHE")
+    if configured:
+        base = Path(configured)
+    elif os.environ.get("ARMROOT_HOME"):
+        base = Path(os.environ["ARMROOT_HOME"]) / "cache"
+    elif _is_root():
+        base = Path("/var/cache/armroot")
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        base = Path(xdg) / "armroot"
+    return Path(os.path.realpath(base))
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise UsageError(
+            f"invalid environment name {name!r}",
+            "use letters, digits, '.', '_' or '-' (up to 63, starting with a letter or digit)",
+        )
+    return name
+
+
+@dataclass
+class EnvMeta:
+    """What armroot knows about an environment; stored as armroot.json."""
+
+    name: str
+    arch: str
+    source: str
+    created: str
+    cpu_level: str | None = None
+    qemu_cpu: str | None = None
+    uname_machine: str | None = None
+    os_name: str | None = None
+    size_bytes: int = 0
+    armroot_version: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> EnvMeta:
+        data = json.loads(text)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class Env:
+    """An environment that exists in the store."""
+
+    name: str
+    path: Path
+    meta: EnvMeta
+
+    @property
+    def rootfs(self) -> Path:
+        return self.path / "rootfs"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_FILE
+
+
+class Store:
+    """One store directory; every operation on environments' files goes through here."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root if root is not None else home()
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.root / "envs"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def trash_dir(self) -> Path:
+        return self.root / "trash"
+
+    def ensure(self) -> None:
+        for directory in (self.envs_dir, self.staging_dir, self.trash_dir):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o755)
+        self.clean_stale()
+
+    # --- reading -----------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        if not self.envs_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.envs_dir.iterdir() if (p / META_FILE).is_file())
+
+    def get(self, name: str) -> Env:
+        check_name(name)
+        path = self.envs_dir / name
+        meta_path = path / META_FILE
+        if not meta_path.is_file():
+            known = self.names()
+            hint = (
+                f"known environments: {', '.join(known)}"
+                if known
+                else "create one with `armroot create NAME`"
+            )
+            raise EnvNotFound(f"no environment named '{name}'", hint)
+        try:
+            meta = EnvMeta.from_json(meta_path.read_text())
+        except (ValueError, TypeError) as exc:
+            raise ArmrootError(
+                f"the metadata of '{name}' is damaged ({exc})",
+                f"remove it with `armroot rm {name}` and create it again",
+            ) from exc
+        return Env(name, path, meta)
+
+    def envs(self) -> list[Env]:
+        return [self.get(n) for n in self.names()]
+
+    def save_meta(self, env: Env) -> None:
+        tmp = env.path / f".{META_FILE}.tmp"
+        tmp.write_text(env.meta.to_json())
+        tmp.replace(env.path / META_FILE)
+
+    # --- creating ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def staging(self, name: str) -> Iterator[Path]:
+        """A fresh staging directory for ``name``, removed unless :meth:`commit` took it."""
+        check_name(name)
+        self.ensure()
+        if (self.envs_dir / name).exists():
+            raise EnvExists(
+                f"an environment named '{name}' already exists",
+                f"pick another name, or remove it first with `armroot rm {name}`",
+            )
+        path = self.staging_dir / f"{name}.{secrets.token_hex(4)}"
+        path.mkdir(mode=0o755)
+        lock_fd = _open_lock(path / LOCK_FILE)
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            if path.exists():
+                log.debug(f"removing staging directory {path}")
+                safe_remove(path)
+            os.close(lock_fd)
+
+    def commit(self, staging: Path, meta: EnvMeta) -> Env:
+        """Write metadata and rename the staging directory into place, atomically."""
+        (staging / META_FILE).write_text(meta.to_json())
+        target = self.envs_dir / meta.name
+        if target.exists():
+            _raise_exists(meta.name)
+        os.rename(staging, target)
+        return Env(meta.name, target, meta)
+
+    def clean_stale(self) -> None:
+        """Remove staging and trash directories that no live armroot process holds."""
+        for directory in (self.staging_dir, self.trash_dir):
+            if not directory.is_dir():
+                continue
+            for entry in directory.iterdir():
+                lock = entry / LOCK_FILE
+                try:
+                    fd = _open_lock(lock)
+                except OSError:
+                    fd = -1
+                if fd >= 0:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        os.close(fd)
+                        continue
+                try:
+                    log.debug(f"removing leftover {entry}")
+                    safe_remove(entry)
+                except ArmrootError as exc:
+                    log.warn(f"could not remove leftover {entry}: {exc.one_line()}")
+                finally:
+                    if fd >= 0:
+                        os.close(fd)
+
+    # --- locking and removing ----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def session_lock(self, env: Env) -> Iterator[int]:
+        """A shared lock for a session; waits while a package change holds it exclusively."""
+        fd = _open_lock(env.lock_path)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.info(f"waiting for '{env.name}': another armroot is changing it")
+                fcntl.flock(fd, fcntl.LOCK_SH)
+            yield fd
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def exclusive_lock(self, env: Env, purpose: str) -> Iterator[int]:
+        fd = _open_lock(env.lock_path)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise EnvBusy(
+                    f"cannot {purpose} '{env.name}': it is in use by a running armroot session",
+                    "wait for the session to end (or stop it), then try again",
+                ) from None
+            yield fd
+        finally:
+            os.close(fd)
+
+    def remove(self, name: str) -> None:
+        env = self.get(name)
+        with self.exclusive_lock(env, "remove"):
+            _refuse_mounts(env.path)
+            self.trash_dir.mkdir(parents=True, exist_ok=True)
+            doomed = self.trash_dir / f"{name}.{secrets.token_hex(4)}"
+            os.rename(env.path, doomed)
+        # The lock file moved with the directory; a session that would have started now
+        # finds no environment. Delete outside the lock: the env is already gone from view.
+        safe_remove(doomed)
+
+
+def _raise_exists(name: str) -> None:
+    raise EnvExists(
+        f"an environment named '{name}' already exists",
+        f"pick another name, or remove it first with `armroot rm {name}`",
+    )
+
+
+def _open_lock(path: Path) -> int:
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+
+
+def _refuse_mounts(path: Path) -> None:
+    found = mountinfo.mounts_under(path)
+    if found:
+        raise EnvBusy(
+            f"refusing to delete {path}: {found[0].mount_point} is mounted below it",
+            "unmount it first (armroot never removes files across a mount)",
+        )
+
+
+def safe_remove(path: Path) -> None:
+    """Delete ``path`` recursively without following symlinks or crossing a filesystem.
+
+    Refuses (before deleting anything) if a mount point lies below ``path``, and again
+    during the walk if a directory sits on another device.
+    """
+    _refuse_mounts(path)
+    try:
+        top = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(top.st_mode):
+        os.unlink(path)
+        return
+    parent_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _remove_dir_at(parent_fd, path.name, top.st_dev, str(path))
+    finally:
+        os.close(parent_fd)
+
+
+def _remove_dir_at(parent_fd: int, name: str, device: int, shown: str) -> None:
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(name, flags, dir_fd=parent_fd)
+    try:
+        st = os.fstat(fd)
+        if st.st_dev != device:
+            raise EnvBusy(
+                f"refusing to delete {shown}: it is on another filesystem (a mount)",
+                "unmount it first (armroot never removes files across a mount)",
+            )
+        if not st.st_mode & stat.S_IWUSR:
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) | stat.S_IRWXU)
+        with os.scandir(fd) as entries:
+            children = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
+        for child, is_dir in children:
+            if is_dir:
+                _remove_dir_at(fd, child, device, f"{shown}/{child}")
+            else:
+                os.unlink(child, dir_fd=fd)
+    finally:
+        os.close(fd)
+    os.rmdir(name, dir_fd=parent_fd)
+
+
+def dir_size(path: Path) -> int:
+    """Bytes used by the files below ``path`` (hard links counted once), not following links."""
+    total = 0
+    seen: set[tuple[int, int]] = set()
+    device = os.lstat(path).st_dev
+    for dirpath, dirnames, filenames, dirfd in os.fwalk(path):
+        kept = []
+        for d in dirnames:
+            st = os.stat(d, dir_fd=dirfd, follow_symlinks=False)
+            if st.st_dev == device:
+                kept.append(d)
+        dirnames[:] = kept
+        del dirpath
+        for f in filenames:
+            st = os.stat(f, dir_fd=dirfd, follow_symlinks=False)
+            key = (st.st_dev, st.st_ino)
+            if key in seen:
+                continue
+            seen.add(key)
+            total += st.st_blocks * 512
+    return total
