@@ -8,15 +8,14 @@ import json
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from armroot import __version__, log
-from armroot.commands import create as create_cmd
-from armroot.commands import doctor as doctor_cmd
-from armroot.commands import manage
-from armroot.commands import session as session_cmd
 from armroot.errors import ArmrootError
 from armroot.images import source as sourcemod
+
+if TYPE_CHECKING:
+    from armroot.commands.manage import EnvStatus
 
 
 def _split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
@@ -113,7 +112,7 @@ def _human_size(n: int) -> str:
     return f"{n} B"
 
 
-def _status_dict(s: manage.EnvStatus) -> dict[str, Any]:
+def _status_dict(s: EnvStatus) -> dict[str, Any]:
     data = dataclasses.asdict(s.meta)
     data.update(path=s.path, in_use=s.in_use)
     return data
@@ -121,7 +120,10 @@ def _status_dict(s: manage.EnvStatus) -> dict[str, Any]:
 
 def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
     verb = args.verb
+    # Each verb imports only what it needs, so `armroot run` starts quickly.
     if verb == "create":
+        from armroot.commands import create as create_cmd
+
         env = create_cmd.create(
             create_cmd.CreateOptions(
                 args.name, args.source, args.arch, args.include, args.minimal, args.mirror
@@ -133,6 +135,8 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
         )
         return 0
     if verb in ("run", "shell"):
+        from armroot.commands import session as session_cmd
+
         argv = tuple(command if command is not None else getattr(args, "command", []) or [])
         options = session_cmd.RunOptions(
             args.name, argv, tuple(args.bind), args.workdir, tuple(args.env), args.host_ca
@@ -144,6 +148,8 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
         if result.signal is not None:
             log.debug(f"the command was killed by {signal.Signals(result.signal).name}")
         return result.exit_code
+    from armroot.commands import manage
+
     if verb == "list":
         envs = manage.list_envs()
         if args.json:
@@ -174,6 +180,8 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
         log.info(f"removed '{args.name}'")
         return 0
     if verb == "doctor":
+        from armroot.commands import doctor as doctor_cmd
+
         report = doctor_cmd.doctor(apply_fix=args.fix)
         if args.json:
             _print_json(dataclasses.asdict(report) | {"ok": report.ok})

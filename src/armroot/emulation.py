@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
-from armroot import binfmt, elfinfo, hostpkg, run
+from armroot import binfmt, hostpkg
 from armroot.arch import Arch
 from armroot.errors import ArmrootError, HostError
 
@@ -15,6 +13,8 @@ FIX = "run `sudo armroot doctor --fix`"
 
 def interpreter_is_static(path: str) -> bool | None:
     """True/False for a readable interpreter; None if it cannot be read."""
+    from armroot import elfinfo  # pyelftools loads slowly; only this path needs it
+
     try:
         return elfinfo.read(path).is_static
     except ArmrootError:
@@ -53,22 +53,3 @@ def qemu_binds(arch: Arch, binfmt_dir: Path = binfmt.BINFMT_DIR) -> tuple[str, .
             f"install {hostpkg.QEMU_USER_STATIC.debian} (static) and {FIX}",
         )
     return (handler.interpreter,)
-
-
-_VERSION_RE = re.compile(r"version (\d+)\.(\d+)(?:\.(\d+))?")
-
-
-def qemu_version(arch: Arch) -> tuple[int, int, int] | None:
-    """The version of the host's static qemu for ``arch``, or None if it is not installed."""
-    program = shutil.which(arch.qemu_static)
-    if program is None:
-        return None
-    proc = run.run([program, "--version"], capture=True, check=False)
-    return parse_qemu_version(proc.stdout)
-
-
-def parse_qemu_version(text: str) -> tuple[int, int, int] | None:
-    match = _VERSION_RE.search(text)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)

@@ -11,17 +11,11 @@ import enum
 import sys
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:  # rich is imported on first output: `armroot run` stays quick to start.
+    from rich.console import Console
+    from rich.progress import Progress
 
 
 class Verbosity(enum.IntEnum):
@@ -34,30 +28,34 @@ VERBOSITY: contextvars.ContextVar[Verbosity] = contextvars.ContextVar(
     "armroot_verbosity", default=Verbosity.NORMAL
 )
 
-_console = Console(stderr=True, highlight=False, soft_wrap=True)
+_consoles: list[Console] = []
 
 
 def console() -> Console:
-    return _console
+    if not _consoles:
+        from rich.console import Console
+
+        _consoles.append(Console(stderr=True, highlight=False, soft_wrap=True))
+    return _consoles[0]
 
 
 def info(message: str) -> None:
     if VERBOSITY.get() >= Verbosity.NORMAL:
-        _console.print(message, markup=False)
+        console().print(message, markup=False)
 
 
 def debug(message: str) -> None:
     if VERBOSITY.get() >= Verbosity.VERBOSE:
-        _console.print(f"[dim]{_escape(message)}[/dim]")
+        console().print(f"[dim]{_escape(message)}[/dim]")
 
 
 def warn(message: str) -> None:
-    _console.print(f"[yellow]warning:[/yellow] {_escape(message)}")
+    console().print(f"[yellow]warning:[/yellow] {_escape(message)}")
 
 
 def error(message: str) -> None:
     """The one line an error gets."""
-    _console.print(f"[bold red]armroot: error:[/bold red] {_escape(message)}")
+    console().print(f"[bold red]armroot: error:[/bold red] {_escape(message)}")
 
 
 def _escape(text: str) -> str:
@@ -69,21 +67,31 @@ def step(title: str) -> Iterator[None]:
     """A timed step: prints what starts, and how long it took when it ends."""
     start = time.monotonic()
     if VERBOSITY.get() >= Verbosity.NORMAL:
-        _console.print(f"[bold blue]==>[/bold blue] {_escape(title)}")
+        console().print(f"[bold blue]==>[/bold blue] {_escape(title)}")
     try:
         yield
     except BaseException:
         if VERBOSITY.get() >= Verbosity.NORMAL:
-            _console.print(
+            console().print(
                 f"[red]  failed[/red] after {time.monotonic() - start:.1f}s: {_escape(title)}"
             )
         raise
     if VERBOSITY.get() >= Verbosity.NORMAL:
-        _console.print(f"[dim]    done in {time.monotonic() - start:.1f}s[/dim]")
+        console().print(f"[dim]    done in {time.monotonic() - start:.1f}s[/dim]")
 
 
 def progress(total_bytes: bool = False) -> Progress:
     """A progress display on stderr; hidden when quiet or when stderr is not a terminal."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     columns: list[object] = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
     if total_bytes:
         columns += [DownloadColumn(), TransferSpeedColumn()]
@@ -91,4 +99,4 @@ def progress(total_bytes: bool = False) -> Progress:
         columns += [TextColumn("{task.completed:.0f}/{task.total:.0f}")]
     columns.append(TimeElapsedColumn())
     disable = VERBOSITY.get() < Verbosity.NORMAL or not sys.stderr.isatty()
-    return Progress(*columns, console=_console, disable=disable, transient=True)  # type: ignore[arg-type]
+    return Progress(*columns, console=console(), disable=disable, transient=True)  # type: ignore[arg-type]

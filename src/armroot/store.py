@@ -16,7 +16,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import stat
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -185,7 +184,7 @@ class Store:
                 f"an environment named '{name}' already exists",
                 f"pick another name, or remove it first with `armroot rm {name}`",
             )
-        path = self.staging_dir / f"{name}.{secrets.token_hex(4)}"
+        path = self.staging_dir / f"{name}.{os.urandom(4).hex()}"
         path.mkdir(mode=0o755)
         lock_fd = _open_lock(path / LOCK_FILE)
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
@@ -268,7 +267,7 @@ class Store:
         with self.exclusive_lock(env, "remove"):
             _refuse_mounts(env.path)
             self.trash_dir.mkdir(parents=True, exist_ok=True)
-            doomed = self.trash_dir / f"{name}.{secrets.token_hex(4)}"
+            doomed = self.trash_dir / f"{name}.{os.urandom(4).hex()}"
             os.rename(env.path, doomed)
         # The lock file moved with the directory; a session that would have started now
         # finds no environment. Delete outside the lock: the env is already gone from view.

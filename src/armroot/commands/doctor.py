@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from armroot import arch as archmod
-from armroot import binfmt, emulation, hostpkg
+from armroot import binfmt, emulation, hostpkg, run
 from armroot.errors import HostError
 from armroot.sandbox import syscalls as sc
 
 OLDEST_GOOD_QEMU = (7, 0, 0)
+_VERSION_RE = re.compile(r"version (\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def qemu_version(arch: archmod.Arch) -> tuple[int, int, int] | None:
+    """The version of the host's static qemu for ``arch``, or None if it is not installed."""
+    program = shutil.which(arch.qemu_static)
+    if program is None:
+        return None
+    proc = run.run([program, "--version"], capture=True, check=False)
+    return parse_qemu_version(proc.stdout)
+
+
+def parse_qemu_version(text: str) -> tuple[int, int, int] | None:
+    match = _VERSION_RE.search(text)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)
 
 
 @dataclass(frozen=True)
@@ -73,7 +91,7 @@ def _check_qemu() -> list[Check]:
     checks: list[Check] = []
     for qemu in archmod.QEMU_TARGETS:
         arch = archmod.ARM64 if qemu == "aarch64" else archmod.ARMHF
-        version = emulation.qemu_version(arch)
+        version = qemu_version(arch)
         name = f"qemu-{qemu}-static"
         if version is None:
             checks.append(

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from armroot.errors import UsageError
-from armroot.images.tarball import SUFFIXES
 
 DEBIAN_SUITES = (
     "bullseye",
@@ -21,6 +20,16 @@ DEBIAN_SUITES = (
 )
 DEFAULT_SOURCE = "debian:trixie"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+TARBALL_SUFFIXES = (
+    ".tar",
+    ".tar.gz",
+    ".tgz",
+    ".tar.xz",
+    ".txz",
+    ".tar.zst",
+    ".tar.bz2",
+    ".tbz2",
+)
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,9 @@ def parse(text: str) -> Source:
             f"--from {text} is a directory",
             "pack it first (tar -C DIR -cpf root.tar .), or give debian:SUITE",
         )
-    if not path.name.endswith(SUFFIXES):
+    if not path.name.endswith(TARBALL_SUFFIXES):
         raise UsageError(
             f"--from {text}: not a tarball armroot knows ({path.suffix or 'no suffix'})",
-            f"give a root filesystem tarball ending in one of {', '.join(SUFFIXES)}",
+            f"give a root filesystem tarball ending in one of {', '.join(TARBALL_SUFFIXES)}",
         )
     return TarballSource(path.resolve())

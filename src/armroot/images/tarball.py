@@ -36,7 +36,6 @@ FLAGS = (
     | lax.EXTRACT_SECURE_NOABSOLUTEPATHS
     | lax.EXTRACT_SPARSE
 )
-SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.zst", ".tar.bz2", ".tbz2")
 
 
 @dataclass

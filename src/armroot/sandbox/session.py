@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import sys
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +170,8 @@ def _child_main(fn: object, *args: object) -> None:
     try:
         fn(*args)  # type: ignore[operator]
     except BaseException:
+        import traceback
+
         traceback.print_exc(file=sys.stderr)
         os._exit(EXIT_SETUP_FAILED)
     os._exit(EXIT_SETUP_FAILED)

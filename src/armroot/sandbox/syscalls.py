@@ -6,7 +6,6 @@ Nothing here imports the rest of armroot.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import select
 import signal
@@ -35,7 +34,9 @@ MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The C library is already loaded into Python; CDLL(None) finds its symbols without the
+# ldconfig subprocess that ctypes.util.find_library would start.
+_libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = (
     ctypes.c_char_p,
     ctypes.c_char_p,

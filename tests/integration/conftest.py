@@ -1,0 +1,145 @@
+"""Real ARM roots for integration tests, bootstrapped with mmdebstrap once and cached.
+
+A root is made by ``armroot create --from debian:SUITE`` (the real mmdebstrap path), packed
+with GNU tar into the test cache, keyed by everything that made it. Tests then create their
+environments from that tarball (the real libarchive path), which takes seconds. A cold cache
+costs one bootstrap per architecture (about 5 minutes each on 2 cores).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from armroot import __version__
+from armroot.arch import by_name
+from armroot.images import debian
+from tests.helpers import armroot
+
+ROOT_SPECS: dict[str, tuple[str, ...]] = {
+    # The README's default environment: Debian trixie arm64 with the default packages.
+    "arm64": ("--from", "debian:trixie", "--arch", "arm64"),
+    # A lean armhf root with just a C/C++ compiler and the CA store.
+    "armhf": (
+        "--from",
+        "debian:trixie",
+        "--arch",
+        "armhf",
+        "--minimal",
+        "--include",
+        "g++,libc6-dev,ca-certificates",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get("ARMROOT_TEST_CACHE")
+    if configured:
+        return Path(configured)
+    if os.geteuid() == 0:
+        return Path("/var/cache/armroot-tests")
+    return Path.home() / ".cache/armroot-tests"
+
+
+def _key(arch: str) -> str:
+    made_by = {
+        "args": ROOT_SPECS[arch],
+        "default_include": debian.DEFAULT_INCLUDE,
+        "bootstrap_argv": debian.DebianBootstrap("SUITE", by_name(arch), "M", ()).argv(Path("/T")),
+        "armroot": __version__,
+    }
+    return hashlib.sha256(json.dumps(made_by, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_root_tarball(arch: str, scratch: Path) -> Path:
+    """The cached tarball of a real ``arch`` root, bootstrapping it first if the cache is cold."""
+    cache = cache_dir() / "roots"
+    cache.mkdir(parents=True, exist_ok=True)
+    tarball = cache / f"debian-trixie-{arch}-{_key(arch)}.tar"
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if tarball.exists():
+            return tarball
+        home = scratch / f"bootstrap-{arch}"
+        home.mkdir(parents=True, exist_ok=True)
+        armroot("create", "seed", *ROOT_SPECS[arch], home=home, timeout=2400, check=True)
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(
+            [
+                "tar",
+                "--numeric-owner",
+                "--xattrs",
+                "--xattrs-include=*",
+                "--acls",
+                "-C",
+                str(home / "envs/seed/rootfs"),
+                "-cpf",
+                str(partial),
+                ".",
+            ],
+            check=True,
+        )
+        partial.rename(tarball)
+        armroot("rm", "seed", home=home, check=True)
+    return tarball
+
+
+@dataclass(frozen=True)
+class ArmEnv:
+    home: Path
+    name: str
+    arch: str
+
+    def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return armroot("run", self.name, *args, home=self.home, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def arm64_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cached_root_tarball("arm64", tmp_path_factory.mktemp("roots"))
+
+
+@pytest.fixture(scope="session")
+def armhf_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cached_root_tarball("armhf", tmp_path_factory.mktemp("roots"))
+
+
+def _make_env(tarball: Path, arch: str, home: Path, name: str) -> ArmEnv:
+    armroot("create", name, "--from", str(tarball), home=home, check=True)
+    return ArmEnv(home, name, arch)
+
+
+@pytest.fixture(scope="session")
+def shared_envs(
+    tmp_path_factory: pytest.TempPathFactory, arm64_tarball: Path, armhf_tarball: Path
+) -> Iterator[dict[str, ArmEnv]]:
+    """One arm64 and one armhf environment shared by tests that do not change them."""
+    home = tmp_path_factory.mktemp("shared-store")
+    envs = {
+        "arm64": _make_env(arm64_tarball, "arm64", home, "a64"),
+        "armhf": _make_env(armhf_tarball, "armhf", home, "ahf"),
+    }
+    yield envs
+    for env in envs.values():
+        armroot("rm", env.name, home=home)
+
+
+@pytest.fixture(params=["arm64", "armhf"])
+def any_env(request: pytest.FixtureRequest, shared_envs: dict[str, ArmEnv]) -> ArmEnv:
+    return shared_envs[str(request.param)]
+
+
+@pytest.fixture
+def fresh_arm64(arm64_tarball: Path, home: Path) -> Iterator[ArmEnv]:
+    """An arm64 environment of this test's own, that it may change."""
+    env = _make_env(arm64_tarball, "arm64", home, "mine")
+    yield env
+    armroot("rm", env.name, home=home)

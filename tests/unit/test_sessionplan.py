@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from armroot.sandbox.ops import Bind, Proc, Symlink, Tmpfs
+from armroot.sessionplan import HOST_CA_INSIDE, PlanInputs, UserBind, plan
+
+
+def _inputs(**kw: object) -> PlanInputs:
+    return PlanInputs(root="/store/envs/pi/rootfs", argv=("true",), **kw)  # type: ignore[arg-type]
+
+
+def test_mounts_come_in_a_safe_order() -> None:
+    spec = plan(_inputs())
+    targets = [op.target for op in spec.ops]
+    assert targets.index("/proc") < targets.index("/dev") < targets.index("/dev/null")
+    assert targets.index("/dev") < targets.index("/dev/pts") < targets.index("/dev/ptmx")
+    # /run is a tmpfs before resolv.conf, which may resolve into /run.
+    assert targets.index("/run") < targets.index("/etc/resolv.conf")
+    assert isinstance(spec.ops[0], Proc)
+
+
+def test_devices_are_bound_one_by_one_on_a_tmpfs() -> None:
+    spec = plan(_inputs())
+    dev = [op for op in spec.ops if isinstance(op, Tmpfs) and op.target == "/dev"]
+    assert dev and not dev[0].nodev
+    bound = {op.target for op in spec.ops if isinstance(op, Bind) and op.source.startswith("/dev/")}
+    assert bound == {f"/dev/{d}" for d in ("null", "zero", "full", "random", "urandom", "tty")}
+    links = {op.target: op.link_to for op in spec.ops if isinstance(op, Symlink)}
+    assert links["/dev/fd"] == "/proc/self/fd" and links["/etc/mtab"] == "/proc/self/mounts"
+
+
+def test_host_ca_binds_the_bundle_and_sets_variables() -> None:
+    spec = plan(_inputs(host_ca_bundle="/etc/ssl/certs/ca-certificates.crt"))
+    env = dict(spec.env)
+    assert env["SSL_CERT_FILE"] == HOST_CA_INSIDE and env["CURL_CA_BUNDLE"] == HOST_CA_INSIDE
+    binds = [op for op in spec.ops if isinstance(op, Bind) and op.target == HOST_CA_INSIDE]
+    assert binds and binds[0].readonly
+
+
+def test_without_host_ca_no_ca_variables() -> None:
+    env = dict(plan(_inputs()).env)
+    assert "SSL_CERT_FILE" not in env and env["PATH"].startswith("/usr/local/sbin")
+
+
+def test_user_binds_come_last_and_env_overrides() -> None:
+    spec = plan(
+        _inputs(binds=(UserBind("/home/u/src", "/src"),), env=(("PATH", "/x"),), qemu_cpu="arm1176")
+    )
+    assert spec.ops[-1] == Bind("/home/u/src", "/src", readonly=False)
+    env = dict(spec.env)
+    assert env["PATH"] == "/x" and env["QEMU_CPU"] == "arm1176"
+
+
+def test_qemu_interpreter_bound_read_only_when_needed() -> None:
+    spec = plan(_inputs(qemu_binds=("/usr/bin/qemu-arm-static",)))
+    assert (
+        Bind("/usr/bin/qemu-arm-static", "/usr/bin/qemu-arm-static", readonly=True, recursive=False)
+        in spec.ops
+    )

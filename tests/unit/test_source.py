@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from armroot.arch import ARM64, ARMEL, ARMHF, by_name
+from armroot.errors import UsageError
+from armroot.images import source
+
+
+def test_debian_suites_parse() -> None:
+    assert source.parse("debian:trixie") == source.DebianSource("trixie")
+
+
+def test_unknown_suite_lists_the_known_ones() -> None:
+    with pytest.raises(UsageError) as exc:
+        source.parse("debian:potato")
+    assert "bookworm" in exc.value.one_line() and "potato" in exc.value.one_line()
+
+
+def test_unknown_scheme_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown source scheme 'ftp:'"):
+        source.parse("ftp:whatever")
+
+
+def test_tarball_must_exist_and_look_like_one(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such file"):
+        source.parse(str(tmp_path / "missing.tar.gz"))
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    with pytest.raises(UsageError, match="not a tarball"):
+        source.parse(str(other))
+    good = tmp_path / "root.tar.xz"
+    good.write_bytes(b"")
+    assert source.parse(str(good)) == source.TarballSource(good)
+
+
+def test_arch_names_and_aliases() -> None:
+    assert by_name("arm64") is ARM64 and by_name("aarch64") is ARM64
+    assert by_name("armhf") is ARMHF and by_name("armv7h") is ARMHF
+    assert by_name("armel") is ARMEL
+    with pytest.raises(UsageError, match="unsupported architecture 'mips'"):
+        by_name("mips")

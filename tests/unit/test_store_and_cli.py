@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from armroot.cli import _split_command, build_parser
+from armroot.errors import EnvBusy, EnvExists, EnvNotFound, UsageError
+from armroot.store import EnvMeta, Store, check_name, home, safe_remove
+
+
+def test_names_are_checked() -> None:
+    assert check_name("pi-4.b_2") == "pi-4.b_2"
+    for bad in ("", "../x", "a/b", "-x", "x" * 64, "a b", "a\nb"):
+        with pytest.raises(UsageError):
+            check_name(bad)
+
+
+def test_symlinked_store_is_canonicalized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(real, tmp_path / "link")
+    monkeypatch.setenv("ARMROOT_HOME", str(tmp_path / "link"))
+    assert home() == real
+
+
+def test_commit_is_atomic_and_refuses_duplicates(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    meta = EnvMeta(name="pi", arch="arm64", source="test", created="now")
+    with store.staging("pi") as staging:
+        (staging / "rootfs").mkdir()
+        store.commit(staging, meta)
+    assert store.names() == ["pi"]
+    assert list(store.staging_dir.iterdir()) == []
+    with pytest.raises(EnvExists), store.staging("pi"):
+        pass
+
+
+def test_failed_create_leaves_nothing(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with pytest.raises(RuntimeError), store.staging("pi") as staging:
+        (staging / "rootfs/etc").mkdir(parents=True)
+        raise RuntimeError("boom")
+    assert list(store.staging_dir.iterdir()) == [] and store.names() == []
+
+
+def test_unknown_env_lists_known_ones(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with pytest.raises(EnvNotFound) as exc:
+        store.get("nope")
+    assert "armroot create" in exc.value.one_line()
+
+
+def test_remove_refuses_while_a_session_holds_the_lock(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    with store.staging("pi") as staging:
+        (staging / "rootfs").mkdir()
+        env = store.commit(staging, EnvMeta(name="pi", arch="arm64", source="t", created="now"))
+    with store.session_lock(env), pytest.raises(EnvBusy, match="in use"):
+        store.remove("pi")
+    store.remove("pi")
+    assert store.names() == []
+
+
+def test_safe_remove_does_not_follow_symlinks(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("precious")
+    doomed = tmp_path / "doomed"
+    (doomed / "sub").mkdir(parents=True)
+    os.symlink(victim, doomed / "sub/link")
+    os.symlink(victim / "keep", doomed / "file-link")
+    (doomed / "sub/ro").mkdir(mode=0o500)
+    safe_remove(doomed)
+    assert not doomed.exists() and (victim / "keep").read_text() == "precious"
+
+
+def test_command_after_double_dash_keeps_its_options() -> None:
+    before, command = _split_command(["run", "pi", "--bind", "/x", "--", "uname", "-m", "--"])
+    assert command == ["uname", "-m", "--"]
+    args = build_parser().parse_args(before)
+    assert args.bind == ["/x"] and args.name == "pi"
