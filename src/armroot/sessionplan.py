@@ -51,6 +51,7 @@ class PlanInputs:
     binds: tuple[UserBind, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     term: str | None = None
+    console: str | None = None  # the host terminal on stdin, bound at /dev/console
     extra_ops: tuple[MountOp, ...] = field(default=())
 
 
@@ -62,6 +63,10 @@ def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
         Tmpfs("/dev", mode=0o755, nodev=False, options="size=4m"),
     ]
     ops += [Bind(f"/dev/{name}", f"/dev/{name}", recursive=False) for name in DEVICES]
+    if inputs.console:
+        # The terminal belongs to the host's devpts, which the session does not mount;
+        # bound here, ttyname(3) finds it by scanning /dev.
+        ops.append(Bind(inputs.console, "/dev/console", recursive=False))
     ops += [
         Devpts("/dev/pts"),
         Symlink("pts/ptmx", "/dev/ptmx"),
@@ -75,9 +80,9 @@ def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
         Symlink("/proc/self/mounts", "/etc/mtab"),
     ]
     if inputs.host_resolv_conf:
-        ops.append(Bind(inputs.host_resolv_conf, "/etc/resolv.conf", readonly=True))
+        ops.append(Bind(inputs.host_resolv_conf, "/etc/resolv.conf", readonly=True, optional=True))
     if inputs.host_hosts:
-        ops.append(Bind(inputs.host_hosts, "/etc/hosts", readonly=True))
+        ops.append(Bind(inputs.host_hosts, "/etc/hosts", readonly=True, optional=True))
     for interpreter in inputs.qemu_binds:
         ops.append(Bind(interpreter, interpreter, readonly=True, recursive=False))
     if inputs.host_ca_bundle:

@@ -17,16 +17,19 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from armroot import log, mountinfo
 from armroot.errors import ArmrootError, EnvBusy, EnvExists, EnvNotFound, UsageError
+from armroot.sandbox.syscalls import link_fd
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 META_FILE = "armroot.json"
 LOCK_FILE = "lock"
+ABANDONED_AFTER = 600.0  # seconds
 
 
 def _is_root() -> bool:
@@ -186,8 +189,7 @@ class Store:
             )
         path = self.staging_dir / f"{name}.{os.urandom(4).hex()}"
         path.mkdir(mode=0o755)
-        lock_fd = _open_lock(path / LOCK_FILE)
-        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        lock_fd = _create_locked(path / LOCK_FILE)
         try:
             yield path
         finally:
@@ -211,17 +213,9 @@ class Store:
             if not directory.is_dir():
                 continue
             for entry in directory.iterdir():
-                lock = entry / LOCK_FILE
-                try:
-                    fd = _open_lock(lock)
-                except OSError:
-                    fd = -1
-                if fd >= 0:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        os.close(fd)
-                        continue
+                fd = _lock_if_abandoned(entry)
+                if fd is None:
+                    continue
                 try:
                     log.debug(f"removing leftover {entry}")
                     safe_remove(entry)
@@ -279,6 +273,45 @@ def _raise_exists(name: str) -> None:
         f"an environment named '{name}' already exists",
         f"pick another name, or remove it first with `armroot rm {name}`",
     )
+
+
+def _create_locked(path: Path) -> int:
+    """Create ``path`` already holding an exclusive flock, so no cleaner can take it first.
+
+    The file is made unnamed (O_TMPFILE), locked, then linked into place.
+    """
+    fd = os.open(path.parent, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        link_fd(fd, str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _lock_if_abandoned(entry: Path) -> int | None:
+    """If no live armroot holds ``entry``, an fd holding its lock (-1: it has none); else None.
+
+    A directory without a lock file is abandoned only when older than ABANDONED_AFTER
+    (its creator may be between mkdir and taking the lock).
+    """
+    try:
+        fd = os.open(entry / LOCK_FILE, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        try:
+            age = time.time() - os.lstat(entry).st_mtime
+        except FileNotFoundError:
+            return None
+        return -1 if age > ABANDONED_AFTER else None
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _open_lock(path: Path) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import HostState, armroot, error_lines
+from tests.helpers import HostState, armroot, error_lines, wait_for
 from tests.integration.conftest import ArmEnv
 
 
@@ -167,3 +170,49 @@ def test_list_and_info(shared_envs: dict[str, ArmEnv]) -> None:
     info = armroot("info", "a64", home=env.home)
     assert "Debian GNU/Linux" in info.stdout and "arm64" in info.stdout
 
+
+def _start_create(home: Path, tarball: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, ARMROOT_HOME=str(home))
+    return subprocess.Popen(
+        [sys.executable, "-m", "armroot", "create", "cut", "--from", str(tarball)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _staging_has_files(home: Path) -> bool:
+    staging = home / "staging"
+    return staging.is_dir() and any(p.is_dir() for p in staging.iterdir())
+
+
+@pytest.mark.root
+@pytest.mark.qemu
+@pytest.mark.network
+def test_interrupted_create_leaves_nothing(armhf_tarball: Path, home: Path) -> None:
+    proc = _start_create(home, armhf_tarball)
+    assert wait_for(lambda: _staging_has_files(home), timeout=60)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert list((home / "staging").iterdir()) == []
+    assert list((home / "envs").iterdir()) == []
+
+
+@pytest.mark.root
+@pytest.mark.qemu
+@pytest.mark.network
+def test_sigkilled_create_is_cleaned_up_by_the_next_command(
+    armhf_tarball: Path, home: Path
+) -> None:
+    proc = _start_create(home, armhf_tarball)
+    assert wait_for(lambda: _staging_has_files(home), timeout=60)
+    time.sleep(0.5)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert _staging_has_files(home)
+    assert armroot("list", home=home).returncode == 0
+    assert list((home / "staging").iterdir()) == []
+    assert list((home / "envs").iterdir()) == []

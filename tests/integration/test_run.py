@@ -262,22 +262,50 @@ def test_rm_refuses_a_mount_under_the_env_and_leaves_it(fresh_arm64: ArmEnv) -> 
     assert armroot("rm", fresh_arm64.name, home=fresh_arm64.home).returncode == 0
 
 
-def test_root_symlinks_never_reach_the_host(fresh_arm64: ArmEnv) -> None:
+def _replace_with_link(path: Path, target: str) -> None:
+    if path.exists() or path.is_symlink():
+        path.unlink()
+    path.symlink_to(target)
+
+
+def test_root_symlinks_resolve_inside_the_root_never_on_the_host(fresh_arm64: ArmEnv) -> None:
     rootfs = fresh_arm64.home / "envs" / fresh_arm64.name / "rootfs"
-    host_files = [Path("/etc/resolv.conf"), Path("/etc/hosts"), Path("/etc/mtab")]
-    before = {p: (os.path.realpath(p), Path(p).read_bytes()) for p in host_files if p.exists()}
-    resolv = rootfs / "etc/resolv.conf"
-    if resolv.exists() or resolv.is_symlink():
-        resolv.unlink()
-    resolv.symlink_to("/etc/resolv.conf")  # absolute: on the host this is the host's file
-    mtab = rootfs / "etc/mtab"
-    if mtab.exists() or mtab.is_symlink():
-        mtab.unlink()
-    mtab.symlink_to("/proc/self/mounts")
-    proc = fresh_arm64.run("--", "sh", "-c", "cat /etc/resolv.conf >/dev/null && echo ok")
-    assert proc.stdout.strip() == "ok", proc.stderr
-    after = {p: (os.path.realpath(p), Path(p).read_bytes()) for p in host_files if p.exists()}
-    assert after == before
+    host_paths = [
+        Path("/etc/resolv.conf"),
+        Path("/etc/hosts"),
+        Path("/etc/mtab"),
+        Path("/run/systemd/resolve"),
+        Path("/tmp/armroot-hosts-elsewhere"),
+    ]
+
+    def snapshot() -> dict[Path, tuple[str, bytes | None]]:
+        return {
+            p: (os.path.realpath(p), p.read_bytes() if p.is_file() else None)
+            for p in host_paths
+            if os.path.lexists(p)
+        }
+
+    before = snapshot()
+    _replace_with_link(rootfs / "etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf")
+    _replace_with_link(rootfs / "etc/hosts", "/tmp/armroot-hosts-elsewhere")
+    _replace_with_link(rootfs / "etc/mtab", "/proc/self/mounts")
+    proc = fresh_arm64.run("--", "sh", "-c", "cat /etc/resolv.conf; echo ---; cat /etc/hosts")
+    assert proc.returncode == 0, proc.stderr
+    resolv, hosts = proc.stdout.split("---\n")
+    assert resolv == Path("/etc/resolv.conf").read_text()
+    assert hosts == Path("/etc/hosts").read_text()
+    assert snapshot() == before
+    assert not os.path.lexists("/tmp/armroot-hosts-elsewhere")
+
+
+def test_a_symlink_loop_at_resolv_conf_is_a_warning(fresh_arm64: ArmEnv) -> None:
+    rootfs = fresh_arm64.home / "envs" / fresh_arm64.name / "rootfs"
+    host = Path("/etc/resolv.conf").read_bytes()
+    _replace_with_link(rootfs / "etc/resolv.conf", "/etc/resolv.conf")  # a loop inside the root
+    proc = fresh_arm64.run("--", "echo", "ok")
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok"
+    assert "resolv.conf" in proc.stderr and "too many levels of symbolic links" in proc.stderr
+    assert Path("/etc/resolv.conf").read_bytes() == host
 
 
 def test_many_runs_leave_nothing_behind(shared_envs: dict[str, ArmEnv]) -> None:

@@ -36,6 +36,7 @@ def status(env: Env) -> EnvStatus:
 
 def list_envs(store: Store | None = None) -> list[EnvStatus]:
     store = store or Store()
+    store.clean_stale()
     return [status(env) for env in store.envs()]
 
 

@@ -91,6 +91,13 @@ def _host_file(path: str) -> str | None:
     return os.path.realpath(path) if os.path.isfile(path) else None
 
 
+def _stdin_terminal() -> str | None:
+    try:
+        return os.ttyname(0) if os.isatty(0) else None
+    except OSError:
+        return None
+
+
 def plan_inputs(env: Env, options: RunOptions) -> PlanInputs:
     arch = archmod.by_name(env.meta.arch)
     workdir = options.workdir
@@ -113,6 +120,7 @@ def plan_inputs(env: Env, options: RunOptions) -> PlanInputs:
         binds=tuple(parse_bind(b) for b in options.binds),
         env=(*parse_env(options.env), ("ARMROOT_ENV", env.name)),
         term=os.environ.get("TERM"),
+        console=_stdin_terminal(),
     )
 
 
@@ -134,6 +142,8 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
     log.debug("+ " + " ".join(spec.argv))
     with store.session_lock(env):
         outcome = run_session(spec)
+    for warning in outcome.warnings:
+        log.warn(warning)
     if outcome.setup_error:
         raise SandboxError(
             f"could not set up the session in '{env.name}': {outcome.setup_error}",

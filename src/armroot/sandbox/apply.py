@@ -12,6 +12,7 @@ import os
 import stat
 from pathlib import Path
 
+from armroot.errors import ArmrootError
 from armroot.paths import is_within, resolve_in_root
 from armroot.sandbox import syscalls as sc
 from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, Symlink, Sysfs, Tmpfs
@@ -164,11 +165,20 @@ def describe(op: MountOp) -> str:
     return f"{type(op).__name__.lower()} {op.target}"
 
 
-def apply_all(root: Path, ops: tuple[MountOp, ...]) -> None:
+def apply_all(root: Path, ops: tuple[MountOp, ...]) -> list[str]:
+    """Apply ``ops`` in order; returns warnings for optional ops that could not be applied."""
+    warnings: list[str] = []
     for op in ops:
         try:
-            _apply(root, op)
-        except SetupError:
+            try:
+                _apply(root, op)
+            except OSError as exc:
+                raise SetupError(f"{describe(op)}: {exc.strerror or exc}") from exc
+            except ArmrootError as exc:
+                raise SetupError(f"{describe(op)}: {exc.message}") from exc
+        except SetupError as exc:
+            if isinstance(op, Bind) and op.optional:
+                warnings.append(f"skipped {describe(op)}: {exc}")
+                continue
             raise
-        except OSError as exc:
-            raise SetupError(f"{describe(op)}: {exc.strerror or exc}") from exc
+    return warnings

@@ -18,6 +18,7 @@ class Bind:
     readonly: bool = False
     recursive: bool = True
     only_if_target_exists: bool = False
+    optional: bool = False  # a failure is a warning, not the end of the session
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class Outcome:
     signal: int | None  # the signal that killed the command, if one did
     setup_error: str | None = None  # why the session could not start
     exec_error: str | None = None  # why the command could not be executed
+    warnings: tuple[str, ...] = ()  # what the session set up only in part
 
 
 def _noop(signum: int, frame: object) -> None:
@@ -121,7 +122,8 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
         root = Path(spec.root)
         apply.isolate_from_host()
         apply.make_root_mount(root)
-        apply.apply_all(root, spec.ops)
+        for warning in apply.apply_all(root, spec.ops):
+            _report(pipe_w, "warning", warning)
         os.chroot(root)
         try:
             os.chdir(spec.workdir)
@@ -134,6 +136,9 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
         os._exit(EXIT_SETUP_FAILED)
     except OSError as exc:
         _report(pipe_w, "setup", f"{exc.strerror or exc} ({exc.filename or 'session setup'})")
+        os._exit(EXIT_SETUP_FAILED)
+    except Exception as exc:  # a bug: still one line to the user, never a traceback
+        _report(pipe_w, "setup", f"{type(exc).__name__}: {exc}")
         os._exit(EXIT_SETUP_FAILED)
     me = os.getpid()
     command = os.fork()
@@ -197,13 +202,18 @@ def run_session(spec: SessionSpec) -> Outcome:
         for watched, handler in old_handlers.items():
             signal.signal(watched, handler if handler is not None else signal.SIG_DFL)
     messages: dict[str, str] = {}
+    warnings: list[str] = []
     with os.fdopen(pipe_r, "rb") as reader:
         for line in reader.read().splitlines():
             try:
-                messages.update(json.loads(line))
+                message = json.loads(line)
             except ValueError:
                 continue
+            warnings += [text for kind, text in message.items() if kind == "warning"]
+            messages.update(message)
     code, killed_by = _status_to_code(status)
     if "signal" in messages:
         killed_by = int(messages["signal"])
-    return Outcome(code, killed_by, messages.get("setup"), messages.get("exec"))
+    return Outcome(
+        code, killed_by, messages.get("setup"), messages.get("exec"), tuple(warnings)
+    )

@@ -84,6 +84,21 @@ def umount(target: str | bytes, flags: int = 0) -> None:
     _check(_libc.umount2(_b(target), flags), f"umount {os.fsdecode(target)}")
 
 
+AT_FDCWD = -100
+AT_SYMLINK_FOLLOW = 0x400
+_libc.linkat.argtypes = (ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int)
+
+
+def link_fd(fd: int, path: str | bytes) -> None:
+    """Give the unnamed (O_TMPFILE) file open as ``fd`` the name ``path``."""
+    _check(
+        _libc.linkat(
+            AT_FDCWD, f"/proc/self/fd/{fd}".encode(), AT_FDCWD, _b(path), AT_SYMLINK_FOLLOW
+        ),
+        f"link {os.fsdecode(path)}",
+    )
+
+
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
 
