@@ -214,6 +214,4 @@ def run_session(spec: SessionSpec) -> Outcome:
     code, killed_by = _status_to_code(status)
     if "signal" in messages:
         killed_by = int(messages["signal"])
-    return Outcome(
-        code, killed_by, messages.get("setup"), messages.get("exec"), tuple(warnings)
-    )
+    return Outcome(code, killed_by, messages.get("setup"), messages.get("exec"), tuple(warnings))
