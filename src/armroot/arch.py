@@ -6,7 +6,7 @@ Plain data; :mod:`armroot.elfinfo` reads a root's binaries and maps them to thes
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from armroot.errors import UsageError
 
@@ -16,8 +16,7 @@ EM_X86_64 = 62
 EM_386 = 3
 
 
-@dataclass(frozen=True)
-class Arch:
+class Arch(NamedTuple):
     """One architecture, by its Debian name."""
 
     name: str  # Debian's name: armel, armhf, arm64
@@ -101,8 +100,7 @@ class CpuLevel(enum.Enum):
     V8 = "v8"
 
 
-@dataclass(frozen=True)
-class Emulation:
+class Emulation(NamedTuple):
     """How QEMU emulates a root of one arch and level: CPU model and what `uname -m` says."""
 
     qemu_cpu: str | None  # QEMU_CPU for every program, None for qemu's default

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from armroot.arch import Arch
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 
-@dataclass(frozen=True)
-class Handler:
+class Handler(NamedTuple):
     """One registered binfmt_misc entry."""
 
     name: str

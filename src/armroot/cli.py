@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import signal
 import sys
@@ -113,7 +112,7 @@ def _human_size(n: int) -> str:
 
 
 def _status_dict(s: EnvStatus) -> dict[str, Any]:
-    data = dataclasses.asdict(s.meta)
+    data = s.meta._asdict()
     data.update(path=s.path, in_use=s.in_use)
     return data
 
@@ -184,6 +183,8 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
 
         report = doctor_cmd.doctor(apply_fix=args.fix)
         if args.json:
+            import dataclasses
+
             _print_json(dataclasses.asdict(report) | {"ok": report.ok})
         else:
             for line in report.fixed:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class HostPackage:
+class HostPackage(NamedTuple):
     """One requirement and the command that installs it on each host family."""
 
     what: str

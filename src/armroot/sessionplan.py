@@ -6,7 +6,7 @@ carries it out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, SessionSpec, Symlink, Sysfs, Tmpfs
 
@@ -29,15 +29,13 @@ CA_ENV_VARS = (
 )
 
 
-@dataclass(frozen=True)
-class UserBind:
+class UserBind(NamedTuple):
     source: str  # host path, absolute and resolved
     target: str  # path inside the root
     readonly: bool = False
 
 
-@dataclass(frozen=True)
-class PlanInputs:
+class PlanInputs(NamedTuple):
     """Everything the plan depends on, read from the host and the env beforehand."""
 
     root: str
@@ -52,7 +50,7 @@ class PlanInputs:
     env: tuple[tuple[str, str], ...] = ()
     term: str | None = None
     console: str | None = None  # the host terminal on stdin, bound at /dev/console
-    extra_ops: tuple[MountOp, ...] = field(default=())
+    extra_ops: tuple[MountOp, ...] = ()
 
 
 def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:

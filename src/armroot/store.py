@@ -19,8 +19,8 @@ import re
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from armroot import log, mountinfo
 from armroot.errors import ArmrootError, EnvBusy, EnvExists, EnvNotFound, UsageError
@@ -73,8 +73,7 @@ def check_name(name: str) -> str:
     return name
 
 
-@dataclass
-class EnvMeta:
+class EnvMeta(NamedTuple):
     """What armroot knows about an environment; stored as armroot.json."""
 
     name: str
@@ -87,20 +86,18 @@ class EnvMeta:
     os_name: str | None = None
     size_bytes: int = 0
     armroot_version: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        return json.dumps(self._asdict(), indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> EnvMeta:
         data = json.loads(text)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known = {k: v for k, v in data.items() if k in cls._fields}
         return cls(**known)
 
 
-@dataclass(frozen=True)
-class Env:
+class Env(NamedTuple):
     """An environment that exists in the store."""
 
     name: str

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from armroot import arch as archmod
 from armroot import emulation, log
@@ -23,8 +23,7 @@ HOST_CA_CANDIDATES = (
 RESERVED_TARGETS = ("/", "/proc", "/sys", "/dev")
 
 
-@dataclass(frozen=True)
-class RunOptions:
+class RunOptions(NamedTuple):
     name: str
     argv: tuple[str, ...]
     binds: tuple[str, ...] = ()  # SRC[:DST]
@@ -33,8 +32,7 @@ class RunOptions:
     host_ca: bool = False
 
 
-@dataclass(frozen=True)
-class RunResult:
+class RunResult(NamedTuple):
     exit_code: int
     signal: int | None
 

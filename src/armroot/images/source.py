@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from armroot.errors import UsageError
 
@@ -32,16 +32,14 @@ TARBALL_SUFFIXES = (
 )
 
 
-@dataclass(frozen=True)
-class DebianSource:
+class DebianSource(NamedTuple):
     suite: str
 
     def describe(self) -> str:
         return f"debian:{self.suite}"
 
 
-@dataclass(frozen=True)
-class TarballSource:
+class TarballSource(NamedTuple):
     path: Path
 
     def describe(self) -> str:

@@ -6,11 +6,10 @@ applier resolves it with the root as ``/`` so a root's symlinks never lead to th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Bind:
+class Bind(NamedTuple):
     """Bind a host path (file or directory) at ``target`` inside the root."""
 
     source: str
@@ -21,8 +20,7 @@ class Bind:
     optional: bool = False  # a failure is a warning, not the end of the session
 
 
-@dataclass(frozen=True)
-class Tmpfs:
+class Tmpfs(NamedTuple):
     target: str
     mode: int = 0o755
     options: str = ""
@@ -30,25 +28,21 @@ class Tmpfs:
     noexec: bool = False
 
 
-@dataclass(frozen=True)
-class Proc:
+class Proc(NamedTuple):
     target: str = "/proc"
 
 
-@dataclass(frozen=True)
-class Sysfs:
+class Sysfs(NamedTuple):
     """sysfs read-only; where the kernel refuses a fresh sysfs, the host's /sys bound read-only."""
 
     target: str = "/sys"
 
 
-@dataclass(frozen=True)
-class Devpts:
+class Devpts(NamedTuple):
     target: str = "/dev/pts"
 
 
-@dataclass(frozen=True)
-class Symlink:
+class Symlink(NamedTuple):
     """Create ``target`` as a symlink to ``link_to`` (inside a tmpfs, or in the root if absent)."""
 
     link_to: str
@@ -59,8 +53,7 @@ class Symlink:
 MountOp = Bind | Tmpfs | Proc | Sysfs | Devpts | Symlink
 
 
-@dataclass(frozen=True)
-class SessionSpec:
+class SessionSpec(NamedTuple):
     """Everything a session needs: the root, what to mount, and what to run."""
 
     root: str

@@ -20,8 +20,8 @@ import json
 import os
 import signal
 import sys
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from armroot.sandbox import apply
 from armroot.sandbox import syscalls as sc
@@ -44,8 +44,7 @@ EXIT_SETUP_FAILED = 125
 EXIT_EXEC_FAILED = 127
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How the session ended."""
 
     exit_code: int  # the command's exit status, or 128+signal when a signal killed it
