@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from armroot import __version__, log
 from armroot.errors import ArmrootError
-from armroot.images import source as sourcemod
 
 if TYPE_CHECKING:
     from armroot.commands.manage import EnvStatus
@@ -46,8 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--from",
         dest="source",
-        default=sourcemod.DEFAULT_SOURCE,
-        help="debian:SUITE or a root filesystem tarball (default: debian:trixie)",
+        default=None,
+        help="debian:SUITE, an id from `armroot images`, a URL, or a tarball/.img/.img.xz/.zip "
+        "file (default: debian:trixie, or the board's default image)",
+    )
+    p.add_argument("--board", help="the Pi this env builds for (see `armroot boards`)")
+    p.add_argument("--sha256", help="the sha256 a downloaded file must have")
+    p.add_argument(
+        "--no-verify", action="store_true", help="accept a download no checksum is known for"
     )
     p.add_argument("--arch", help="armel, armhf or arm64 (Debian default: arm64)")
     p.add_argument("--include", type=_csv, default=(), help="extra packages, comma-separated")
@@ -84,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if verb == "run":
             p.add_argument("command", nargs="*", help="the command (put it after --)")
+
+    p = sub.add_parser("images", parents=[common], help="list the image catalogue")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("cache", parents=[common], help="list or clean downloaded images")
+    p.add_argument("action", choices=["list", "clean"])
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("export", parents=[common], help="pack an environment into a tarball")
+    p.add_argument("name")
+    p.add_argument(
+        "--tar", required=True, metavar="FILE", help="output .tar, .tar.gz, .tar.xz or .tar.zst"
+    )
 
     p = sub.add_parser("list", parents=[common], help="list environments")
     p.add_argument("--json", action="store_true")
@@ -125,7 +141,15 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
 
         env = create_cmd.create(
             create_cmd.CreateOptions(
-                args.name, args.source, args.arch, args.include, args.minimal, args.mirror
+                args.name,
+                args.source,
+                args.arch,
+                args.include,
+                args.minimal,
+                args.mirror,
+                args.board,
+                args.sha256,
+                args.no_verify,
             )
         )
         log.info(
@@ -147,6 +171,8 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
         if result.signal is not None:
             log.debug(f"the command was killed by {signal.Signals(result.signal).name}")
         return result.exit_code
+    if verb in ("images", "cache", "export"):
+        return _images_verbs(args)
     from armroot.commands import manage
 
     if verb == "list":
@@ -196,6 +222,47 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
                 )
         return 0 if report.ok else 1
     raise AssertionError(verb)
+
+
+def _images_verbs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from armroot.commands import images as images_cmd
+
+    if args.verb == "images":
+        entries = images_cmd.list_images()
+        if args.json:
+            _print_json(
+                [e._asdict() | {"verification": e.describe_verification()} for e in entries]
+            )
+            return 0
+        for e in entries:
+            size = _human_size(e.size) if e.size else "-"
+            print(f"{e.id:<26} {e.arch:<6} {size:>10}  {e.title}")
+            print(f"{'':<26} boards: {', '.join(e.boards)}")
+            print(f"{'':<26} verified by: {e.describe_verification()}")
+        return 0
+    if args.verb == "cache":
+        if args.action == "clean":
+            freed = images_cmd.cache_clean()
+            log.info(f"removed {_human_size(freed)} of cached downloads")
+            return 0
+        items, partials = images_cmd.cache_list()
+        if args.json:
+            _print_json(
+                {"downloads": [i._asdict() for i in items], "partial": [str(p) for p in partials]}
+            )
+            return 0
+        for item in items:
+            print(f"{item.sha256[:16]}  {_human_size(item.size):>10}  {item.name}")
+        for partial in partials:
+            print(f"{'(partial)':<16}  {_human_size(partial.stat().st_size):>10}  {partial.name}")
+        if not items and not partials:
+            log.info("the download cache is empty")
+        return 0
+    target = images_cmd.export(args.name, Path(args.tar))
+    log.info(f"exported '{args.name}' to {target}")
+    return 0
 
 
 def _terminate(signum: int, frame: object) -> None:

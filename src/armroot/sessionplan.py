@@ -81,6 +81,18 @@ def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
         ops.append(Bind(inputs.host_resolv_conf, "/etc/resolv.conf", readonly=True, optional=True))
     if inputs.host_hosts:
         ops.append(Bind(inputs.host_hosts, "/etc/hosts", readonly=True, optional=True))
+    # Raspberry Pi OS preloads libarmmem, which breaks under QEMU: hidden for the session,
+    # the env's own file untouched.
+    ops.append(
+        Bind(
+            "/dev/null",
+            "/etc/ld.so.preload",
+            readonly=True,
+            recursive=False,
+            only_if_target_exists=True,
+            optional=True,
+        )
+    )
     for interpreter in inputs.qemu_binds:
         ops.append(Bind(interpreter, interpreter, readonly=True, recursive=False))
     if inputs.host_ca_bundle:

@@ -86,6 +86,8 @@ class EnvMeta(NamedTuple):
     os_name: str | None = None
     size_bytes: int = 0
     armroot_version: str = ""
+    board: str | None = None
+    source_sha256: str | None = None  # of the downloaded image or tarball
 
     def to_json(self) -> str:
         return json.dumps(self._asdict(), indent=2, sort_keys=True) + "\n"

@@ -22,10 +22,29 @@ def test_devices_are_bound_one_by_one_on_a_tmpfs() -> None:
     spec = plan(_inputs())
     dev = [op for op in spec.ops if isinstance(op, Tmpfs) and op.target == "/dev"]
     assert dev and not dev[0].nodev
-    bound = {op.target for op in spec.ops if isinstance(op, Bind) and op.source.startswith("/dev/")}
+    bound = {
+        op.target
+        for op in spec.ops
+        if isinstance(op, Bind) and op.source.startswith("/dev/") and op.target.startswith("/dev/")
+    }
     assert bound == {f"/dev/{d}" for d in ("null", "zero", "full", "random", "urandom", "tty")}
     links = {op.target: op.link_to for op in spec.ops if isinstance(op, Symlink)}
     assert links["/dev/fd"] == "/proc/self/fd" and links["/etc/mtab"] == "/proc/self/mounts"
+
+
+def test_ld_so_preload_is_hidden_for_the_session_only() -> None:
+    spec = plan(_inputs())
+    preload = [op for op in spec.ops if isinstance(op, Bind) and op.target == "/etc/ld.so.preload"]
+    assert preload == [
+        Bind(
+            "/dev/null",
+            "/etc/ld.so.preload",
+            readonly=True,
+            recursive=False,
+            only_if_target_exists=True,
+            optional=True,
+        )
+    ]
 
 
 def test_host_ca_binds_the_bundle_and_sets_variables() -> None:

@@ -1,58 +1,162 @@
-"""`armroot create`: make an environment from a Debian suite or a root filesystem tarball."""
+"""`armroot create`: make an environment from Debian, a catalogue image, a URL or a file."""
 
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
-from armroot import __version__, emulation, log, run
+from armroot import __version__, boards, emulation, log, run
 from armroot import arch as archmod
-from armroot.arch import Arch
-from armroot.errors import SourceError
-from armroot.images import debian, tarball
+from armroot.arch import Arch, CpuLevel, Emulation
+from armroot.boards import Board
+from armroot.errors import SourceError, UsageError
+from armroot.images import debian, diskimage, download, tarball
 from armroot.images import source as sourcemod
+from armroot.images.catalogue import MD5_FILE, SHA256, SHA256_FILE
 from armroot.rootinfo import RootInfo, inspect
-from armroot.store import Env, EnvMeta, Store, check_name, dir_size
+from armroot.store import Env, EnvMeta, Store, check_name, dir_size, safe_remove
 
 
-@dataclass(frozen=True)
-class CreateOptions:
+class CreateOptions(NamedTuple):
     name: str
-    source: str = sourcemod.DEFAULT_SOURCE
+    source: str | None = None  # None: the default for the board, else debian:trixie
     arch: str | None = None
     include: tuple[str, ...] = ()  # added to the default set (or to none with minimal)
     minimal: bool = False
     mirror: str | None = None
+    board: str | None = None
+    sha256: str | None = None  # pins a URL's checksum
+    no_verify: bool = False  # accept an unverified download (explicit only)
+
+
+def default_source(board: Board | None) -> str:
+    """The image a board gets when --from is not given."""
+    if board is None or board.qemu_cpu_64 is not None:
+        return sourcemod.DEFAULT_SOURCE  # Debian trixie arm64 (64-bit boards: Pi 3 and newer)
+    if board.cpu_level is CpuLevel.V7:
+        return "debian:trixie-armhf"
+    return "raspios:lite-armhf"  # ARMv6 hard-float: only Raspberry Pi OS ships that
+
+
+def expected_checksum(src: sourcemod.RemoteSource, options: CreateOptions) -> download.Expected:
+    """What the download must hash to, found before anything is downloaded."""
+    if options.sha256:
+        value = options.sha256.lower()
+        if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+            raise UsageError(f"--sha256 {options.sha256} is not a sha256", "give 64 hex digits")
+        return download.Expected("sha256", value, "--sha256")
+    if src.verify == SHA256:
+        return download.Expected("sha256", src.checksum, f"pinned in the catalogue for {src.label}")
+    name = download.filename(src.url)
+    if src.verify in (SHA256_FILE, MD5_FILE):
+        algorithm = "sha256" if src.verify == SHA256_FILE else "md5"
+        text = download.fetch_text(src.checksum)
+        return download.Expected(
+            algorithm, download.parse_checksum_file(text, name, algorithm), src.checksum
+        )
+    if options.no_verify:
+        return download.Expected("sha256", "", "nothing (--no-verify)", unverified=True)
+    sidecar = src.url + ".sha256"
+    try:
+        text = download.fetch_text(sidecar)
+    except SourceError as exc:
+        raise SourceError(
+            f"no checksum is known for {src.url} (no {name}.sha256 beside it)",
+            "pass --sha256 HEX from the publisher, or --no-verify to accept it unverified",
+        ) from exc
+    return download.Expected("sha256", download.parse_checksum_file(text, name, "sha256"), sidecar)
+
+
+def _fetch(src: sourcemod.RemoteSource, options: CreateOptions) -> tuple[Path, str]:
+    """The verified local copy of ``src``: from the cache when it was verified before."""
+    with log.step(f"Fetching {src.describe()}"):
+        pinned = options.sha256 or (src.checksum if src.verify == SHA256 else None)
+        hit = download.cached(src.url, pinned.lower() if pinned else None)
+        if hit is not None:
+            log.info(f"    using the cached copy (sha256 {hit.sha256[:12]}…)")
+        else:
+            hit = download.download(src.url, expected_checksum(src, options))
+    return hit.path, hit.sha256
+
+
+def _emulation(arch: Arch, info: RootInfo, board: Board | None) -> Emulation:
+    if board is None:
+        return archmod.default_emulation(arch, info.cpu_level)
+    cpu = board.qemu_cpu(arch)
+    if arch is archmod.ARM64:
+        return Emulation(cpu, "aarch64")
+    return Emulation(cpu, "armv6l" if board.cpu_level is CpuLevel.V6 else "armv7l")
 
 
 def create(options: CreateOptions, store: Store | None = None) -> Env:
     """Create an environment atomically: nothing is registered unless everything worked."""
     store = store or Store()
     check_name(options.name)
-    src = sourcemod.parse(options.source)
+    board = boards.by_name(options.board) if options.board else None
+    src = sourcemod.parse(options.source or default_source(board))
     wanted = archmod.by_name(options.arch) if options.arch else None
+    if isinstance(src, sourcemod.DebianSource | sourcemod.RemoteSource) and src.arch:
+        listed = archmod.by_name(src.arch)
+        if wanted is not None and wanted is not listed:
+            raise UsageError(
+                f"{src.describe()} is {listed.name}, not {wanted.name}",
+                f"drop --arch, or pick an {wanted.name} image",
+            )
+        wanted = listed
+    if board is not None and not isinstance(src, sourcemod.FileSource):
+        supported = src.boards or ()
+        if supported and board.name not in supported:
+            raise UsageError(
+                f"{src.describe()} does not run on {board.name}",
+                f"it supports {', '.join(supported)}",
+            )
+    plan = None
     if isinstance(src, sourcemod.DebianSource):
         arch = wanted or archmod.ARM64
         run.require_program("mmdebstrap")
         emulation.qemu_binds(arch)  # mmdebstrap runs the root's maintainer scripts under QEMU
         base = () if options.minimal else debian.DEFAULT_INCLUDE
         include = tuple(dict.fromkeys(base + options.include))
-        plan = debian.DebianBootstrap(
-            src.suite, arch, options.mirror or sourcemod.DEFAULT_MIRROR, include
-        )
+        mirror = options.mirror or sourcemod.DEFAULT_MIRROR
+        plan = debian.DebianBootstrap(src.suite, arch, mirror, include)
+    local: Path | None = None
+    sha256 = ""
+    if isinstance(src, sourcemod.RemoteSource):
+        local, sha256 = _fetch(src, options)
+    elif isinstance(src, sourcemod.FileSource):
+        local = src.path
     with store.staging(options.name) as staging:
         rootfs = staging / "rootfs"
-        if isinstance(src, sourcemod.DebianSource):
-            with log.step(f"Bootstrapping Debian {src.suite} {arch.name} with mmdebstrap"):
+        work = staging / "work"
+        work.mkdir()
+        if plan is not None:
+            with log.step(f"Bootstrapping Debian {plan.suite} {plan.arch.name} with mmdebstrap"):
                 debian.bootstrap(plan, rootfs)
         else:
+            assert local is not None
             rootfs.mkdir(mode=0o755)
-            with log.step(f"Extracting {src.path.name}"):
-                report = tarball.extract(src.path, rootfs)
-                log.info(f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB")
+            kind = src.kind if not isinstance(src, sourcemod.DebianSource) else ""
+            if kind == sourcemod.DISK_IMAGE:
+                with log.step(f"Reading disk image {local.name}"):
+                    diskimage.extract(diskimage.prepare(local, work), rootfs, work)
+            else:
+                with log.step(f"Extracting {local.name}"):
+                    report = tarball.extract(local, rootfs)
+                    log.info(
+                        f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB"
+                    )
+        safe_remove(work)
         info = inspect(rootfs, src.describe())
         _check_arch(info, wanted, src.describe())
-        emu = archmod.default_emulation(info.arch, info.cpu_level)
+        if board is not None and not board.runs(info.arch, info.cpu_level):
+            level = info.cpu_level.value if info.cpu_level else "?"
+            raise SourceError(
+                f"{src.describe()} is an {info.arch.name} ({level}) root, "
+                f"which {board.name} cannot run",
+                f"pick an image for {board.name}: {', '.join(_images_for(board))}",
+            )
+        emu = _emulation(info.arch, info, board)
         meta = EnvMeta(
             name=options.name,
             arch=info.arch.name,
@@ -64,8 +168,16 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
             os_name=info.os_name,
             size_bytes=dir_size(rootfs),
             armroot_version=__version__,
+            board=board.name if board else None,
+            source_sha256=sha256 or None,
         )
         return store.commit(staging, meta)
+
+
+def _images_for(board: Board) -> list[str]:
+    from armroot.images import catalogue
+
+    return [e.id for e in catalogue.entries() if board.name in e.boards][:4]
 
 
 def _check_arch(info: RootInfo, wanted: Arch | None, label: str) -> None:

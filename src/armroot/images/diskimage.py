@@ -1,0 +1,157 @@
+"""Turn a Raspberry-Pi-style disk image (.img, .img.xz, .zip) into a root directory.
+
+Nothing is mounted on the host and no loop device is used: the ext4 root partition is read
+with fuse2fs inside a private mount and PID namespace (``unshare``), copied out with
+``cp -a`` (owners, modes, hard links, device nodes, xattrs), and the FAT boot partition is
+copied with mtools to where the image's own /etc/fstab mounts it.
+"""
+
+from __future__ import annotations
+
+import lzma
+import os
+import shlex
+import shutil
+import zipfile
+import zlib
+from pathlib import Path
+
+from armroot import log, run
+from armroot.errors import SourceError
+from armroot.images import partitions
+from armroot.images.partitions import Partition
+from armroot.paths import resolve_in_root
+
+SUFFIXES = (".img", ".img.xz", ".zip")
+CHUNK = 1 << 20
+
+
+def is_disk_image(name: str) -> bool:
+    return name.endswith(SUFFIXES)
+
+
+def prepare(source: Path, work: Path) -> Path:
+    """A plain .img for ``source``: itself, or decompressed/unzipped into ``work``."""
+    if source.name.endswith(".img"):
+        return source
+    target = work / "disk.img"
+    if source.name.endswith(".xz"):
+        _unxz(source, target)
+    else:
+        _unzip(source, target)
+    return target
+
+
+def _unxz(source: Path, target: Path) -> None:
+    total = source.stat().st_size
+    try:
+        with (
+            source.open("rb") as raw,
+            lzma.open(raw) as xz,
+            target.open("wb") as out,
+            log.progress(total_bytes=True) as bar,
+        ):
+            task = bar.add_task(f"decompressing {source.name}", total=total)
+            while chunk := xz.read(CHUNK):
+                if chunk.count(0) == len(chunk):
+                    out.seek(len(chunk), os.SEEK_CUR)  # keep zeros sparse
+                else:
+                    out.write(chunk)
+                bar.update(task, completed=raw.tell())
+            out.truncate()
+    except (lzma.LZMAError, EOFError) as exc:
+        raise SourceError(
+            f"{source.name} is damaged: the xz stream is corrupt ({exc})", "download it again"
+        ) from exc
+
+
+def _unzip(source: Path, target: Path) -> None:
+    try:
+        with zipfile.ZipFile(source) as archive:
+            images = [i for i in archive.infolist() if i.filename.endswith(".img")]
+            if len(images) != 1:
+                names = ", ".join(i.filename for i in archive.infolist()[:5]) or "nothing"
+                raise SourceError(
+                    f"{source.name} should hold one .img file, it holds {names}",
+                    "give the .img (or a .zip with exactly one)",
+                )
+            with archive.open(images[0]) as member, target.open("wb") as out:
+                shutil.copyfileobj(member, out, CHUNK)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise SourceError(
+            f"{source.name} is not a readable zip ({exc})", "download it again"
+        ) from exc
+
+
+def read_partitions(image: Path) -> tuple[Partition, Partition | None]:
+    size = image.stat().st_size
+    with image.open("rb") as f:
+        head = f.read(1 << 20)
+        parts = partitions.read_table(head, size)
+        root, boot = partitions.choose(parts)
+        f.seek(root.start)
+        if not partitions.is_ext(f.read(4096)):
+            raise SourceError(
+                f"the Linux partition {root.describe()} does not hold an ext2/3/4 filesystem",
+                "armroot reads ext4 root partitions (as Raspberry Pi OS uses)",
+            )
+    return root, boot
+
+
+def extract(image: Path, rootfs: Path, work: Path) -> None:
+    """Copy the image's root (and boot) partition into the empty directory ``rootfs``."""
+    root, boot = read_partitions(image)
+    mount_point = work / "mnt"
+    mount_point.mkdir()
+    script = (
+        f"fuse2fs {shlex.quote(str(image))} {shlex.quote(str(mount_point))} "
+        f"-o ro,fakeroot,offset={root.start} >/dev/null && "
+        f"cp -a {shlex.quote(str(mount_point))}/. {shlex.quote(str(rootfs))}/"
+    )
+    run.require_program("fuse2fs")
+    with log.step(f"Copying the root partition ({root.size / 2**20:.0f} MiB)"):
+        run.run(
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "sh",
+                "-c",
+                script,
+            ]
+        )
+    if boot is not None:
+        target = boot_dir(rootfs)
+        with log.step(f"Copying the boot partition to {target}"):
+            _copy_fat(image, boot, resolve_in_root(rootfs, target))
+
+
+def boot_dir(rootfs: Path) -> str:
+    """Where the root's /etc/fstab mounts its FAT boot partition (/boot/firmware or /boot)."""
+    fstab = resolve_in_root(rootfs, "/etc/fstab")
+    if fstab.is_file():
+        for line in fstab.read_text(errors="replace").splitlines():
+            fields = line.split()
+            if (
+                len(fields) >= 3
+                and not fields[0].startswith("#")
+                and fields[2] == "vfat"
+                and fields[1] in ("/boot", "/boot/firmware")
+            ):
+                return fields[1]
+    return "/boot/firmware" if resolve_in_root(rootfs, "/boot/firmware").is_dir() else "/boot"
+
+
+def _copy_fat(image: Path, boot: Partition, target: Path) -> None:
+    run.require_program("mcopy")
+    target.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    source = f"{image}@@{boot.start}"
+    listing = run.run(["mdir", "-b", "-i", source, "::/"], capture=True, env=env)
+    names = [line.strip() for line in listing.stdout.splitlines() if line.strip()]
+    if names:
+        run.run(["mcopy", "-s", "-p", "-n", "-i", source, *names, str(target)], env=env)

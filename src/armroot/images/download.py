@@ -1,0 +1,263 @@
+"""Download a file into the cache: resumable, verified before use, keyed by its sha256.
+
+Layout under the cache home::
+
+    downloads/SHA256/FILENAME   verified files (never a partial or unverified one)
+    downloads/index.json        URL -> sha256 of what was verified for it
+    partial/KEY-FILENAME.part   an interrupted download, resumed next time
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import http.client
+import json
+import os
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple, cast
+
+from armroot import log
+from armroot.errors import SourceError
+from armroot.store import cache_home
+
+CHUNK = 1 << 20
+TIMEOUT = 60
+_HEX = {"sha256": 64, "md5": 32}
+
+
+class Expected(NamedTuple):
+    """What a download must hash to. ``algorithm`` is sha256 or md5; ``value`` may be empty
+    only with ``unverified`` (an explicit user choice)."""
+
+    algorithm: str
+    value: str
+    source: str  # where the value came from, for messages
+    unverified: bool = False
+
+
+class Cached(NamedTuple):
+    path: Path
+    sha256: str
+    url: str
+    downloaded: bool  # False when it came from the cache
+
+
+def filename(url: str) -> str:
+    name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
+    return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "download"
+
+
+def _open(url: str, start: int = 0) -> http.client.HTTPResponse:
+    request = urllib.request.Request(url, headers={"User-Agent": "armroot"})
+    if start:
+        request.add_header("Range", f"bytes={start}-")
+    try:
+        return cast(http.client.HTTPResponse, urllib.request.urlopen(request, timeout=TIMEOUT))
+    except urllib.error.HTTPError as exc:
+        raise SourceError(
+            f"{url}: the server answered {exc.code} {exc.reason}",
+            "check the URL, or pick an entry from `armroot images`",
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SourceError(
+            f"cannot reach {url}: {reason}",
+            "check the network (and any proxy settings), then try again",
+        ) from exc
+
+
+def fetch_text(url: str, limit: int = 1 << 16) -> str:
+    with _open(url) as response:
+        return bytes(response.read(limit)).decode("utf-8", "replace")
+
+
+def parse_checksum_file(text: str, filename: str, algorithm: str) -> str:
+    """The hash for ``filename`` in a sha256sum/md5sum-style file (or a bare hash). Pure."""
+    length = _HEX[algorithm]
+    candidates: list[str] = []
+    for line in text.splitlines():
+        parts = line.strip().split()
+        if not parts or not re.fullmatch(rf"[0-9a-fA-F]{{{length}}}", parts[0]):
+            continue
+        named = parts[1].lstrip("*").rsplit("/", 1)[-1] if len(parts) > 1 else ""
+        if named == filename:
+            return parts[0].lower()
+        candidates.append(parts[0].lower())
+    if len(candidates) == 1:
+        return candidates[0]
+    raise SourceError(
+        f"no {algorithm} for {filename} in its checksum file",
+        "the upstream checksum file did not name this file",
+    )
+
+
+class _Index:
+    def __init__(self, root: Path) -> None:
+        self.path = root / "index.json"
+
+    def read(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text())
+            return {str(k): str(v) for k, v in data.items()}
+        except (OSError, ValueError):
+            return {}
+
+    def write(self, url: str, sha256: str) -> None:
+        data = self.read()
+        data[url] = sha256
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        tmp.replace(self.path)
+
+
+@contextlib.contextmanager
+def _cache_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def cached(url: str, sha256: str | None = None) -> Cached | None:
+    """The verified cached copy of ``url`` (or of ``sha256``), if there is one."""
+    root = cache_home() / "downloads"
+    digest = sha256 or _Index(root).read().get(url)
+    if not digest:
+        return None
+    path = root / digest / filename(url)
+    if path.is_file():
+        return Cached(path, digest, url, downloaded=False)
+    folder = root / digest
+    if folder.is_dir():
+        for other in folder.iterdir():
+            if other.is_file():
+                return Cached(other, digest, url, downloaded=False)
+    return None
+
+
+def download(url: str, expected: Expected) -> Cached:
+    """``url`` verified against ``expected``, from the cache or downloaded (resuming)."""
+    if expected.algorithm == "sha256" and expected.value:
+        hit = cached(url, expected.value)
+        if hit is not None:
+            return hit
+    cache = cache_home()
+    partial_dir = cache / "partial"
+    partial_dir.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    partial = partial_dir / f"{key}-{filename(url)}.part"
+    with _cache_lock(partial_dir):
+        _transfer(url, partial)
+        sha256, other = _hash(partial, expected.algorithm)
+        actual = sha256 if expected.algorithm == "sha256" else other
+        if not expected.unverified and actual != expected.value:
+            partial.unlink()
+            raise SourceError(
+                f"{filename(url)} failed verification: expected {expected.algorithm} "
+                f"{expected.value} ({expected.source}), got {actual}",
+                "the download was deleted; try again, and if it fails again the file or the "
+                "mirror is bad",
+            )
+        if expected.unverified:
+            log.warn(f"{filename(url)} was NOT verified (sha256 {sha256})")
+        target_dir = cache / "downloads" / sha256
+        target_dir.mkdir(parents=True, exist_ok=True)
+        target = target_dir / filename(url)
+        os.replace(partial, target)
+        _Index(cache / "downloads").write(url, sha256)
+    return Cached(target, sha256, url, downloaded=True)
+
+
+def _transfer(url: str, partial: Path) -> None:
+    start = partial.stat().st_size if partial.exists() else 0
+    response = _open(url, start)
+    with response:
+        status = getattr(response, "status", 200)
+        if start and status != 206:
+            log.info("    the server does not resume; starting over")
+            start = 0
+        elif start:
+            log.info(f"    resuming at {start / 2**20:.1f} MiB")
+        length = response.headers.get("Content-Length")
+        total = start + int(length) if length and length.isdigit() else None
+        mode = "ab" if start else "wb"
+        with partial.open(mode) as out, log.progress(total_bytes=True) as bar:
+            task = bar.add_task(f"downloading {filename(url)}", total=total, completed=start)
+            received = start
+            try:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    received += len(chunk)
+                    bar.update(task, completed=received)
+            except (OSError, urllib.error.URLError) as exc:
+                raise SourceError(
+                    f"the download of {url} broke off after {received / 2**20:.1f} MiB ({exc})",
+                    "run the same command again: it resumes where it stopped",
+                ) from exc
+        if total is not None and received < total:
+            raise SourceError(
+                f"the download of {url} broke off after {received / 2**20:.1f} of "
+                f"{total / 2**20:.1f} MiB",
+                "run the same command again: it resumes where it stopped",
+            )
+
+
+def _hash(path: Path, algorithm: str) -> tuple[str, str]:
+    """(sha256, the other algorithm's digest or '') of ``path``."""
+    sha = hashlib.sha256()
+    other = hashlib.new(algorithm) if algorithm != "sha256" else None
+    with path.open("rb") as f, log.progress(total_bytes=True) as bar:
+        task = bar.add_task(f"verifying {path.name}", total=path.stat().st_size)
+        while chunk := f.read(CHUNK):
+            sha.update(chunk)
+            if other is not None:
+                other.update(chunk)
+            bar.advance(task, len(chunk))
+    return sha.hexdigest(), other.hexdigest() if other is not None else ""
+
+
+class CacheItem(NamedTuple):
+    sha256: str
+    name: str
+    size: int
+    urls: tuple[str, ...]
+
+
+def list_cache() -> tuple[list[CacheItem], list[Path]]:
+    """Verified downloads and partial ones."""
+    root = cache_home()
+    index = _Index(root / "downloads").read()
+    items: list[CacheItem] = []
+    downloads = root / "downloads"
+    if downloads.is_dir():
+        for folder in sorted(p for p in downloads.iterdir() if p.is_dir()):
+            for f in sorted(folder.iterdir()):
+                urls = tuple(u for u, d in index.items() if d == folder.name)
+                items.append(CacheItem(folder.name, f.name, f.stat().st_size, urls))
+    partial_dir = root / "partial"
+    partials = sorted(partial_dir.glob("*.part")) if partial_dir.is_dir() else []
+    return items, partials
+
+
+def clean_cache() -> int:
+    """Remove every download and partial download; returns the bytes freed."""
+    from armroot.store import safe_remove
+
+    root = cache_home()
+    freed = 0
+    for sub in ("downloads", "partial"):
+        path = root / sub
+        if path.is_dir():
+            with _cache_lock(root / "partial"):
+                freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                safe_remove(path)
+    return freed

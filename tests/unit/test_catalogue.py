@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from armroot import boards
+from armroot.arch import ARM64, ARMHF, CpuLevel
+from armroot.errors import SourceError, UsageError
+from armroot.images import catalogue, download, partitions
+
+
+def test_every_entry_has_a_verification_and_a_well_formed_url() -> None:
+    assert catalogue.BUILTIN
+    for entry in catalogue.BUILTIN:
+        assert entry.verify in catalogue.VERIFICATIONS, entry.id
+        url = urlparse(entry.url)
+        assert url.scheme in ("http", "https") and url.netloc and url.path, entry.id
+        if entry.verify == catalogue.SHA256:
+            assert len(entry.checksum) == 64 and int(entry.checksum, 16) >= 0
+        elif entry.verify in (catalogue.SHA256_FILE, catalogue.MD5_FILE):
+            sidecar = urlparse(entry.checksum)
+            assert sidecar.scheme in ("http", "https") and entry.checksum.startswith(entry.url)
+        else:
+            assert entry.kind == catalogue.DEBIAN and entry.suite
+        assert entry.boards and set(entry.boards) <= set(boards.ALL_NAMES), entry.id
+        assert entry.describe_verification()
+
+
+def test_the_catalogue_names_what_the_issue_asks_for() -> None:
+    ids = {e.id for e in catalogue.BUILTIN}
+    assert {
+        "archlinuxarm:rpi-armv7",
+        "archlinuxarm:rpi-aarch64",
+        "raspios:lite-armhf",
+        "raspios:lite-arm64",
+        "alpine:armhf",
+        "alpine:aarch64",
+        "debian:trixie-arm64",
+    } <= ids
+
+
+def test_extra_catalogue_file_adds_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = tmp_path / "extra.json"
+    extra.write_text(
+        json.dumps(
+            [
+                {
+                    "id": "mine:pi",
+                    "title": "t",
+                    "kind": "tarball",
+                    "arch": "armhf",
+                    "url": "http://127.0.0.1/x.tar.gz",
+                    "verify": "sha256",
+                    "checksum": "0" * 64,
+                }
+            ]
+        )
+    )
+    monkeypatch.setenv("ARMROOT_CATALOGUE", str(extra))
+    assert catalogue.lookup("mine:pi").boards == boards.ALL_NAMES
+    monkeypatch.setenv("ARMROOT_CATALOGUE", str(tmp_path / "missing.json"))
+    with pytest.raises(UsageError, match="ARMROOT_CATALOGUE"):
+        catalogue.entries()
+
+
+def test_checksum_files_in_the_usual_shapes() -> None:
+    sha = "a" * 64
+    assert download.parse_checksum_file(f"{sha}  pi.img.xz\n", "pi.img.xz", "sha256") == sha
+    assert download.parse_checksum_file(f"{sha} *dir/pi.img.xz\n", "pi.img.xz", "sha256") == sha
+    assert download.parse_checksum_file(sha, "pi.img.xz", "sha256") == sha
+    md5 = "b" * 32
+    text = f"{'c' * 32}  other.tar.gz\n{md5}  ArchLinuxARM.tar.gz\n"
+    assert download.parse_checksum_file(text, "ArchLinuxARM.tar.gz", "md5") == md5
+
+
+def test_boards_map_to_architectures() -> None:
+    zero = boards.by_name("pi-zero")
+    assert zero.runs(ARMHF, CpuLevel.V6) and not zero.runs(ARMHF, CpuLevel.V7)
+    assert not zero.runs(ARM64, CpuLevel.V8)
+    assert boards.by_name("pi4").qemu_cpu(ARM64) == "cortex-a72"
+    with pytest.raises(UsageError, match="unknown board 'pi6'"):
+        boards.by_name("pi6")
+
+
+def _mbr(entries: list[tuple[int, int, int]], size_sectors: int) -> bytes:
+    head = bytearray(1 << 16)
+    for i, (ptype, start, count) in enumerate(entries):
+        off = 446 + 16 * i
+        head[off + 4] = ptype
+        head[off + 8 : off + 12] = start.to_bytes(4, "little")
+        head[off + 12 : off + 16] = count.to_bytes(4, "little")
+    head[510:512] = b"\x55\xaa"
+    del size_sectors
+    return bytes(head)
+
+
+def test_mbr_partitions_are_found_and_chosen() -> None:
+    head = _mbr([(0x0C, 8192, 1024), (0x83, 16384, 4096)], 0)
+    parts = partitions.read_table(head, 64 * 2**20)
+    root, boot = partitions.choose(parts)
+    assert root.kind == "linux" and root.start == 16384 * 512
+    assert boot is not None and boot.kind == "fat"
+
+
+def test_no_linux_partition_lists_what_was_found() -> None:
+    parts = partitions.read_table(_mbr([(0x0C, 8192, 1024)], 0), 64 * 2**20)
+    with pytest.raises(SourceError, match=r"no Linux partition \(partitions found: #1 FAT"):
+        partitions.choose(parts)
+
+
+def test_truncated_image_is_detected() -> None:
+    head = _mbr([(0x83, 16384, 4096)], 0)
+    with pytest.raises(SourceError) as exc:
+        partitions.read_table(head, 16384 * 512 + 100)
+    assert "runs past the end" in exc.value.one_line() and "truncated" in exc.value.one_line()
+
+
+def test_not_a_disk_image() -> None:
+    with pytest.raises(SourceError, match="no MBR or GPT"):
+        partitions.read_table(b"\0" * 4096, 4096)
