@@ -30,10 +30,15 @@ MMDEBSTRAP = HostPackage("mmdebstrap", debian="mmdebstrap", fedora="mmdebstrap",
 LIBARCHIVE = HostPackage(
     "libarchive", debian="libarchive13", fedora="libarchive", arch="libarchive"
 )
+FUSE2FS = HostPackage("fuse2fs", debian="fuse2fs", fedora="fuse2fs", arch="e2fsprogs")
+MTOOLS = HostPackage("mtools", debian="mtools", fedora="mtools", arch="mtools")
 UIDMAP = HostPackage("newuidmap/newgidmap", debian="uidmap", fedora="shadow-utils", arch="shadow")
 
 BY_PROGRAM: dict[str, HostPackage] = {
     "mmdebstrap": MMDEBSTRAP,
+    "fuse2fs": FUSE2FS,
+    "mcopy": MTOOLS,
+    "mdir": MTOOLS,
     "qemu-arm-static": QEMU_USER_STATIC,
     "qemu-aarch64-static": QEMU_USER_STATIC,
     "newuidmap": UIDMAP,

@@ -125,6 +125,17 @@ def _check_tools() -> list[Check]:
                 hostpkg.MMDEBSTRAP.install_hint(),
             )
         )
+    for program, package, use in (
+        ("fuse2fs", hostpkg.FUSE2FS, "disk images"),
+        ("mcopy", hostpkg.MTOOLS, "disk images' boot partitions"),
+    ):
+        found = shutil.which(program)
+        if found:
+            checks.append(Check(program, "ok", found))
+        else:
+            checks.append(
+                Check(program, "warn", f"not installed (needed for {use})", package.install_hint())
+            )
     try:
         import libarchive  # noqa: F401
 
