@@ -90,6 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "run":
             p.add_argument("command", nargs="*", help="the command (put it after --)")
 
+    p = sub.add_parser("install", parents=[common], help="install packages (root's own manager)")
+    p.add_argument("name")
+    p.add_argument("packages", nargs="+")
+    p.add_argument("--host-ca", action="store_true", help="trust the host's CA bundle inside")
+    p = sub.add_parser("upgrade", parents=[common], help="upgrade every package in an env")
+    p.add_argument("name")
+    p.add_argument("--host-ca", action="store_true", help="trust the host's CA bundle inside")
+    p = sub.add_parser("build", parents=[common], help="build a project for the env's board")
+    p.add_argument("name", nargs="?", help="the env (default: [env] name in armroot.toml)")
+    p.add_argument("--src", default=".", help="the project directory (default: .)")
+    p.add_argument("--out", help="where artifacts go (default: SRC/armroot-out)")
+    p.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="build on a throwaway overlay: the env stays unchanged",
+    )
+    p.add_argument("--host-ca", action="store_true", help="trust the host's CA bundle inside")
+    p = sub.add_parser("init", parents=[common], help="write a starter armroot.toml")
+    p.add_argument("--dir", default=".", help="the project directory (default: .)")
+    p = sub.add_parser("boards", parents=[common], help="list the Raspberry Pi boards")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("snapshot", parents=[common], help="save a copy of an env's root")
+    p.add_argument("name")
+    p.add_argument("snapshot")
+    p = sub.add_parser("reset", parents=[common], help="put an env back to a snapshot")
+    p.add_argument("name")
+    p.add_argument("snapshot", nargs="?", help="default: the newest")
+
     p = sub.add_parser("images", parents=[common], help="list the image catalogue")
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("cache", parents=[common], help="list or clean downloaded images")
@@ -173,6 +201,8 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
         return result.exit_code
     if verb in ("images", "cache", "export"):
         return _images_verbs(args)
+    if verb in ("install", "upgrade", "build", "init", "boards", "snapshot", "reset"):
+        return _build_verbs(args, command)
     from armroot.commands import manage
 
     if verb == "list":
@@ -265,6 +295,61 @@ def _images_verbs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_verbs(args: argparse.Namespace, command: list[str] | None) -> int:
+    from pathlib import Path
+
+    if args.verb == "boards":
+        from armroot import boards
+
+        if args.json:
+            _print_json([b._asdict() | {"cpu_level": b.cpu_level.value} for b in boards.BOARDS])
+            return 0
+        for b in boards.BOARDS:
+            bits = "32/64-bit" if b.qemu_cpu_64 else "32-bit"
+            print(f"{b.name:<10} ARM{b.cpu_level.value:<5} {bits:<9}  {b.title}")
+        return 0
+    if args.verb in ("install", "upgrade"):
+        from armroot.commands import packages
+
+        if args.verb == "install":
+            done = packages.install(args.name, tuple(args.packages), args.host_ca)
+            log.info(f"installed with {done.manager}: {', '.join(done.installed)}")
+        else:
+            done = packages.upgrade(args.name, args.host_ca)
+            log.info(f"upgraded '{args.name}' with {done.manager}")
+        return 0
+    if args.verb in ("snapshot", "reset"):
+        from armroot.commands import snapshot
+
+        if args.verb == "snapshot":
+            snapshot.snapshot(args.name, args.snapshot)
+            log.info(f"saved '{args.name}' as snapshot '{args.snapshot}'")
+        else:
+            chosen = snapshot.reset(args.name, args.snapshot)
+            log.info(f"'{args.name}' is back to snapshot '{chosen}'")
+        return 0
+    from armroot.commands import build as build_cmd
+
+    if args.verb == "init":
+        path = build_cmd.init(Path(args.dir))
+        log.info(f"wrote {path}")
+        return 0
+    result = build_cmd.build(
+        build_cmd.BuildOptions(
+            args.name,
+            Path(args.src),
+            Path(args.out) if args.out else None,
+            args.ephemeral,
+            tuple(command or ()),
+            args.host_ca,
+        )
+    )
+    for artifact in result.artifacts:
+        print(artifact)
+    log.info(f"built in '{result.env}' ({result.system}); {len(result.artifacts)} artifact(s)")
+    return 0
+
+
 def _terminate(signum: int, frame: object) -> None:
     del frame
     raise SystemExit(128 + signum)
@@ -275,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     before, command = _split_command(raw)
     parser = build_parser()
     args = parser.parse_args(before)
-    if command is not None and args.verb not in ("run",):
+    if command is not None and args.verb not in ("run", "build"):
         parser.error(f"'{args.verb}' takes no command after --")
     if args.verbose:
         log.VERBOSITY.set(log.Verbosity.VERBOSE)

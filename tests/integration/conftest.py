@@ -27,15 +27,17 @@ from tests.helpers import armroot
 ROOT_SPECS: dict[str, tuple[str, ...]] = {
     # The README's default environment: Debian trixie arm64 with the default packages.
     "arm64": ("--from", "debian:trixie", "--arch", "arm64"),
-    # A lean armhf root with just a C/C++ compiler and the CA store.
-    "armhf": (
+    # The same for armhf (ARMv7: Pi 2 and newer in 32-bit mode).
+    "armhf": ("--from", "debian:trixie", "--arch", "armhf"),
+    # A lean armel root (ARMv5TE soft-float, runs on the ARMv6 Pi Zero and Pi 1).
+    "armel": (
         "--from",
         "debian:trixie",
         "--arch",
-        "armhf",
+        "armel",
         "--minimal",
         "--include",
-        "g++,libc6-dev,ca-certificates",
+        "gcc,make,libc6-dev",
     ),
 }
 
@@ -108,11 +110,16 @@ def arm64_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def armel_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return cached_root_tarball("armel", tmp_path_factory.mktemp("roots"))
+
+
+@pytest.fixture(scope="session")
 def armhf_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cached_root_tarball("armhf", tmp_path_factory.mktemp("roots"))
 
 
-def _make_env(tarball: Path, arch: str, home: Path, name: str) -> ArmEnv:
+def make_env(tarball: Path, arch: str, home: Path, name: str) -> ArmEnv:
     armroot("create", name, "--from", str(tarball), home=home, check=True)
     return ArmEnv(home, name, arch)
 
@@ -124,8 +131,8 @@ def shared_envs(
     """One arm64 and one armhf environment shared by tests that do not change them."""
     home = tmp_path_factory.mktemp("shared-store")
     envs = {
-        "arm64": _make_env(arm64_tarball, "arm64", home, "a64"),
-        "armhf": _make_env(armhf_tarball, "armhf", home, "ahf"),
+        "arm64": make_env(arm64_tarball, "arm64", home, "a64"),
+        "armhf": make_env(armhf_tarball, "armhf", home, "ahf"),
     }
     yield envs
     for env in envs.values():
@@ -140,6 +147,6 @@ def any_env(request: pytest.FixtureRequest, shared_envs: dict[str, ArmEnv]) -> A
 @pytest.fixture
 def fresh_arm64(arm64_tarball: Path, home: Path) -> Iterator[ArmEnv]:
     """An arm64 environment of this test's own, that it may change."""
-    env = _make_env(arm64_tarball, "arm64", home, "mine")
+    env = make_env(arm64_tarball, "arm64", home, "mine")
     yield env
     armroot("rm", env.name, home=home)

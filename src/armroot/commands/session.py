@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,11 +33,15 @@ class RunOptions(NamedTuple):
     workdir: str | None = None
     env: tuple[str, ...] = ()  # K=V
     host_ca: bool = False
+    ephemeral: bool = False  # changes to the root vanish when the command ends
+    capture: bool = False  # collect the command's stdout into RunResult.stdout
+    exclusive_for: str | None = None  # hold the env's lock exclusively, for this purpose
 
 
 class RunResult(NamedTuple):
     exit_code: int
     signal: int | None
+    stdout: str = ""
 
 
 def parse_bind(text: str) -> UserBind:
@@ -137,11 +144,25 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
     spec = plan(plan_inputs(env, options))
     for op in spec.ops:
         log.debug(f"mount: {op}")
-    log.debug("+ " + " ".join(spec.argv))
-    with store.session_lock(env):
+    log.debug("+ " + shlex.join(spec.argv))
+    lock = (
+        store.exclusive_lock(env, options.exclusive_for)
+        if options.exclusive_for
+        else store.session_lock(env)
+    )
+    with lock, contextlib.ExitStack() as stack:
+        if options.ephemeral:
+            scratch = Path(tempfile.mkdtemp(prefix=".ephemeral-", dir=env.path))
+            stack.callback(os.rmdir, scratch)
+            spec = spec._replace(ephemeral_scratch=str(scratch))
+        captured = stack.enter_context(tempfile.TemporaryFile()) if options.capture else None
+        if captured is not None:
+            spec = spec._replace(stdout_fd=captured.fileno())
         outcome = run_session(spec)
-    for warning in outcome.warnings:
-        log.warn(warning)
+        stdout = ""
+        if captured is not None:
+            captured.seek(0)
+            stdout = captured.read().decode("utf-8", "replace")
     if outcome.setup_error:
         raise SandboxError(
             f"could not set up the session in '{env.name}': {outcome.setup_error}",
@@ -154,7 +175,7 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
         )
         error.exit_code = 127
         raise error
-    return RunResult(outcome.exit_code, outcome.signal)
+    return RunResult(outcome.exit_code, outcome.signal, stdout)
 
 
 def shell_argv(env: Env) -> tuple[str, ...]:
@@ -166,6 +187,4 @@ def shell(name: str, options: RunOptions | None = None, store: Store | None = No
     store = store or Store()
     env = store.get(name)
     base = options or RunOptions(name=name, argv=())
-    return run(
-        RunOptions(name, shell_argv(env), base.binds, base.workdir, base.env, base.host_ca), store
-    )
+    return run(base._replace(name=name, argv=shell_argv(env)), store)

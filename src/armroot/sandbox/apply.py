@@ -32,6 +32,32 @@ def make_root_mount(root: Path) -> None:
     sc.mount(str(root), str(root), None, sc.MS_BIND | sc.MS_REC)
 
 
+def make_ephemeral_root(root: Path, scratch: Path) -> Path:
+    """An overlay of ``root`` with a tmpfs upper layer at ``scratch``; returns its mount point.
+
+    The lower layer (the env's root) is never written: changes go to the tmpfs, which the
+    kernel drops with the session's mount namespace.
+    """
+    sc.mount("tmpfs", str(scratch), "tmpfs", sc.MS_NOSUID, "mode=755")
+    for sub in ("upper", "work", "merged"):
+        os.mkdir(scratch / sub, 0o755)
+    os.chmod(scratch / "upper", stat.S_IMODE(os.stat(root).st_mode))
+    # Layers named through /proc/self/fd, so commas or colons in store paths cannot confuse
+    # overlayfs's option parser.
+    fds = [
+        os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        for p in (root, scratch / "upper", scratch / "work")
+    ]
+    try:
+        lower, upper, work = (f"/proc/self/fd/{fd}" for fd in fds)
+        options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+        sc.mount("overlay", str(scratch / "merged"), "overlay", 0, options)
+    finally:
+        for fd in fds:
+            os.close(fd)
+    return scratch / "merged"
+
+
 def _target(root: Path, inside: str) -> Path:
     resolved = resolve_in_root(root, inside)
     if not is_within(root, resolved):  # resolve_in_root guarantees this; keep the check.

@@ -61,3 +61,7 @@ class SessionSpec(NamedTuple):
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     workdir: str = "/"
+    # With a scratch dir (on the host, empty), the root is an overlay whose upper layer is a
+    # tmpfs mounted there inside the session: whatever the session changes vanishes with it.
+    ephemeral_scratch: str | None = None
+    stdout_fd: int | None = None  # an open fd the command's stdout goes to (for capture)

@@ -106,6 +106,8 @@ def _exec_command(spec: SessionSpec, pipe_w: int) -> None:
     for sig in WATCHED:
         signal.signal(sig, signal.SIG_DFL)
     env = dict(spec.env)
+    if spec.stdout_fd is not None:
+        os.dup2(spec.stdout_fd, 1)
     try:
         os.execvpe(spec.argv[0], list(spec.argv), env)
     except OSError as exc:
@@ -120,7 +122,10 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
     try:
         root = Path(spec.root)
         apply.isolate_from_host()
-        apply.make_root_mount(root)
+        if spec.ephemeral_scratch:
+            root = apply.make_ephemeral_root(root, Path(spec.ephemeral_scratch))
+        else:
+            apply.make_root_mount(root)
         for warning in apply.apply_all(root, spec.ops):
             _report(pipe_w, "warning", warning)
         os.chroot(root)

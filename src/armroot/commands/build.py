@@ -1,0 +1,192 @@
+"""`armroot build` and `armroot init`: build a project inside an environment for a board."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shlex
+from pathlib import Path
+from typing import NamedTuple
+
+from armroot import arch as archmod
+from armroot import boards, log, pkg
+from armroot.boards import Board
+from armroot.build import artifacts as artmod
+from armroot.build import config as configmod
+from armroot.build import detect
+from armroot.commands import packages
+from armroot.commands.create import CreateOptions, create
+from armroot.commands.session import RunOptions, run
+from armroot.errors import EnvNotFound, ExternalCommandError, UsageError
+from armroot.store import Env, Store
+
+LOG_NAME = "armroot-build.log"
+STATUS_NAME = ".armroot-build-status"
+
+
+class BuildOptions(NamedTuple):
+    env: str | None = None
+    src: Path = Path()
+    out: Path | None = None
+    ephemeral: bool = False
+    command: tuple[str, ...] = ()
+    host_ca: bool = False
+
+
+class BuildResult(NamedTuple):
+    env: str
+    system: str
+    build_dir: str
+    artifacts: tuple[str, ...]
+    smoke: str | None  # the smoke command run, if any
+
+
+def init(directory: Path) -> Path:
+    path = directory / configmod.FILENAME
+    if path.exists():
+        raise UsageError(f"{path} already exists", "edit it, or remove it first")
+    path.write_text(configmod.STARTER)
+    return path
+
+
+def _env_for(options: BuildOptions, config: configmod.ProjectConfig, store: Store) -> Env:
+    name = options.env or config.env
+    if not name:
+        raise UsageError(
+            "no environment to build in",
+            "give one (armroot build ENV) or set [env] name in armroot.toml",
+        )
+    try:
+        return store.get(name)
+    except EnvNotFound:
+        if not (config.image or config.board):
+            raise
+    log.info(f"'{name}' does not exist yet: creating it as armroot.toml says")
+    return create(CreateOptions(name, config.image, board=config.board), store)
+
+
+def _board(env: Env, config: configmod.ProjectConfig) -> Board | None:
+    if config.board and env.meta.board and config.board != env.meta.board:
+        raise UsageError(
+            f"'{env.name}' is for {env.meta.board}, but armroot.toml says {config.board}",
+            "make them agree, or build in another environment",
+        )
+    name = config.board or env.meta.board
+    if name is None:
+        return None
+    board = boards.by_name(name)
+    arch = archmod.by_name(env.meta.arch)
+    level = archmod.CpuLevel(env.meta.cpu_level) if env.meta.cpu_level else None
+    if not board.runs(arch, level):
+        raise UsageError(
+            f"'{env.name}' is an {arch.name} ({env.meta.cpu_level}) root, which {board.name} "
+            "cannot run",
+            f"create an environment for {board.name} (armroot create NAME --board {board.name})",
+        )
+    return board
+
+
+def _build_dir(env: Env, src: Path) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]", "_", src.name)[:40] or "src"
+    digest = hashlib.sha256(str(src).encode()).hexdigest()[:10]
+    path = env.path / "builds" / f"{slug}-{digest}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _script(steps: tuple[tuple[str, ...], ...]) -> str:
+    body = " && ".join(shlex.join(step) for step in steps) or "true"
+    log_path = f"{detect.BUILD_DIR}/{LOG_NAME}"
+    status = f"{detect.BUILD_DIR}/{STATUS_NAME}"
+    # POSIX sh has no pipefail: the status goes through a file so tee cannot hide it.
+    return f"( {body} ; echo $? > {status} ) 2>&1 | tee {log_path}; exit $(cat {status})"
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
+    store = store or Store()
+    src = options.src.resolve()
+    if not src.is_dir():
+        raise UsageError(f"--src {options.src}: not a directory", "give the project's directory")
+    config = configmod.load(src) or configmod.ProjectConfig()
+    env = _env_for(options, config, store)
+    board = _board(env, config)
+    arch = archmod.by_name(env.meta.arch)
+    if options.command:
+        plan = detect.BuildPlan("command", (options.command,))
+    else:
+        system = config.system if config.system != "auto" else detect.detect(src)
+        plan = detect.plan(system, src, config.configure, config.build)
+    steps = plan.steps
+    if config.packages:
+        if options.ephemeral:
+            # One session: what is installed lives only in this build's overlay.
+            adapter = pkg.detect(env.rootfs)
+            install = adapter.install_missing(config.packages)
+            steps = (install, *steps)
+        else:
+            done = packages.install(
+                env.name, config.packages, options.host_ca, store, only_missing=True
+            )
+            if done.installed:
+                log.info(f"installed {', '.join(done.installed)}")
+    build_dir = _build_dir(env, src)
+    qemu_env: tuple[str, ...] = (f"QEMU_CPU={board.qemu_cpu(arch)}",) if board else ()
+    if config.packages and options.ephemeral:
+        qemu_env += pkg.detect(env.rootfs).env
+    binds = (f"{src}:{src}", f"{build_dir}:{detect.BUILD_DIR}")
+    with log.step(f"Building {src.name} in '{env.name}' ({plan.system})"):
+        result = run(
+            RunOptions(
+                env.name,
+                ("sh", "-c", _script(steps)),
+                binds,
+                str(src),
+                qemu_env,
+                options.host_ca,
+                options.ephemeral,
+            ),
+            store,
+        )
+    if result.exit_code != 0:
+        tail = _tail(build_dir / LOG_NAME)
+        if tail and log.VERBOSITY.get() < log.Verbosity.NORMAL:
+            log.console().print(tail, markup=False, highlight=False)
+        raise ExternalCommandError(
+            f"the build failed with exit status {result.exit_code}",
+            f"its output is above; the whole log is {build_dir / LOG_NAME}",
+        )
+    found = artmod.find(config.artifacts, build_dir, src)
+    artmod.check(found, arch, board)
+    out = options.out or (src / "armroot-out")
+    copied = artmod.hand_over(found, out) if found else []
+    smoke = None
+    if config.smoke:
+        smoke = shlex.join(config.smoke)
+        with log.step(
+            f"Smoke test under {board.qemu_cpu(arch) if board else 'the env CPU'}: {smoke}"
+        ):
+            ran = run(
+                RunOptions(
+                    env.name,
+                    config.smoke,
+                    binds,
+                    str(src),
+                    qemu_env,
+                    options.host_ca,
+                    options.ephemeral,
+                ),
+                store,
+            )
+        if ran.exit_code != 0:
+            raise artmod.ArtifactError(
+                f"the smoke test `{smoke}` failed with exit status {ran.exit_code}",
+                "the built program does not run on the board's CPU model; see its output above",
+            )
+    return BuildResult(env.name, plan.system, str(build_dir), tuple(str(p) for p in copied), smoke)

@@ -1,0 +1,89 @@
+"""`armroot install` and `armroot upgrade`: the root's own package manager, under an
+exclusive lock on the environment."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from armroot import log, pkg
+from armroot.commands.session import RunOptions, run
+from armroot.errors import ExternalCommandError, UsageError
+from armroot.paths import resolve_in_root
+from armroot.store import Store
+
+PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:=<>~@/-]*$")
+
+
+class PackagesResult(NamedTuple):
+    manager: str
+    installed: tuple[str, ...]
+
+
+def _check_names(packages: tuple[str, ...]) -> None:
+    for name in packages:
+        if not PACKAGE_RE.match(name):
+            raise UsageError(f"'{name}' is not a package name", "give plain package names")
+
+
+def _run_all(
+    name: str,
+    commands: tuple[tuple[str, ...], ...],
+    env: tuple[str, ...],
+    host_ca: bool,
+    store: Store,
+    purpose: str,
+) -> None:
+    for argv in commands:
+        with log.step(" ".join(argv)):
+            result = run(
+                RunOptions(name, argv, env=env, host_ca=host_ca, exclusive_for=purpose), store
+            )
+        if result.exit_code != 0:
+            raise ExternalCommandError(
+                f"`{' '.join(argv)}` failed in '{name}' with exit status {result.exit_code}",
+                "see its output above; check the package names and the network",
+            )
+
+
+def missing(name: str, packages: tuple[str, ...], store: Store | None = None) -> tuple[str, ...]:
+    """Which of ``packages`` the env does not have installed yet."""
+    store = store or Store()
+    env = store.get(name)
+    adapter = pkg.detect(env.rootfs)
+    result = run(RunOptions(name, adapter.missing(packages), capture=True), store)
+    return tuple(line for line in result.stdout.split() if line)
+
+
+def install(
+    name: str,
+    packages: tuple[str, ...],
+    host_ca: bool = False,
+    store: Store | None = None,
+    only_missing: bool = False,
+) -> PackagesResult:
+    """Install ``packages`` with the root's own package manager."""
+    if not packages:
+        raise UsageError("no packages given", f"armroot install {name} PACKAGE...")
+    _check_names(packages)
+    store = store or Store()
+    env = store.get(name)
+    adapter = pkg.detect(env.rootfs)
+    wanted = missing(name, packages, store) if only_missing else packages
+    if not wanted:
+        return PackagesResult(adapter.name, ())
+    keyring = resolve_in_root(env.rootfs, "/etc/pacman.d/gnupg/trustdb.gpg").exists()
+    commands = adapter.prepare(keyring) + adapter.install(wanted)
+    _run_all(name, commands, adapter.env, host_ca, store, "change packages in")
+    return PackagesResult(adapter.name, wanted)
+
+
+def upgrade(name: str, host_ca: bool = False, store: Store | None = None) -> PackagesResult:
+    store = store or Store()
+    env = store.get(name)
+    adapter = pkg.detect(env.rootfs)
+    keyring = resolve_in_root(env.rootfs, "/etc/pacman.d/gnupg/trustdb.gpg").exists()
+    _run_all(
+        name, adapter.prepare(keyring) + adapter.upgrade(), adapter.env, host_ca, store, "upgrade"
+    )
+    return PackagesResult(adapter.name, ())

@@ -1,0 +1,218 @@
+"""`armroot build`, `install`, `snapshot`/`reset` on real roots (needs root, qemu, network)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import armroot, error_lines
+from tests.integration.conftest import ArmEnv, make_env, cache_dir
+from tests.integration.workloads import FMT_SHA256, FMT_URL, fetch_pinned, unpack_fmt
+
+pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network]
+
+USE_FMT = r"""
+#include <fmt/format.h>
+#include <sys/utsname.h>
+int main() {
+    utsname u{};
+    uname(&u);
+    fmt::print("{} says fmt {}.{}.{}\n", u.machine, FMT_VERSION / 10000,
+               FMT_VERSION / 100 % 100, FMT_VERSION % 100);
+    return 0;
+}
+"""
+HELLO_C = '#include <stdio.h>\nint main(void) { puts("hello from C"); return 0; }\n'
+
+
+def _toml(path: Path, text: str) -> None:
+    (path / "armroot.toml").write_text(text)
+
+
+def _make_project(path: Path, cflags: str = "-O2") -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "hello.c").write_text(HELLO_C)
+    (path / "Makefile").write_text(f"hello: hello.c\n\t$(CC) {cflags} -o $@ $<\n")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["arm64", "armhf"])
+def test_cmake_project_using_fmt_builds_and_runs(
+    arch: str, shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs[arch]
+    src = tmp_path / "usefmt"
+    src.mkdir()
+    unpack_fmt(fetch_pinned(FMT_URL, FMT_SHA256, cache_dir() / "sources"), src)
+    (src / "main.cpp").write_text(USE_FMT)
+    (src / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.13)\nproject(usefmt CXX)\nadd_subdirectory(fmt)\n"
+        "add_executable(usefmt main.cpp)\ntarget_link_libraries(usefmt fmt::fmt)\n"
+    )
+    board = {"arm64": "pi4", "armhf": "pi2"}[arch]
+    _toml(
+        src,
+        f'[env]\nname = "{env.name}"\nboard = "{board}"\n'
+        '[build]\nartifacts = ["usefmt"]\nsmoke = ["/build/usefmt"]\n',
+    )
+    out = tmp_path / "out"
+    proc = armroot("build", "--src", str(src), "--out", str(out), home=env.home, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    machine = {"arm64": "aarch64", "armhf": "armv7l"}[arch]
+    assert f"{machine} says fmt 9.1.0" in proc.stdout
+    assert (out / "usefmt").is_file() and str(out / "usefmt") in proc.stdout
+    ran = armroot("run", env.name, "--bind", f"{out}:/out", "--", "/out/usefmt", home=env.home)
+    assert ran.stdout.strip() == f"{machine} says fmt 9.1.0"
+
+
+@pytest.mark.parametrize("arch", ["arm64", "armhf"])
+def test_plain_makefile_project_with_command(
+    arch: str, shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs[arch]
+    src = _make_project(tmp_path / "hello")
+    proc = armroot("build", env.name, "--src", str(src), home=env.home)
+    assert proc.returncode == 0, proc.stderr
+    assert (src / "hello").is_file()
+    custom = armroot(
+        "build",
+        env.name,
+        "--src",
+        str(src),
+        "--",
+        "sh",
+        "-c",
+        "./hello > from-command.txt",
+        home=env.home,
+    )
+    assert custom.returncode == 0, custom.stderr
+    assert (src / "from-command.txt").read_text() == "hello from C\n"
+
+
+@pytest.fixture(scope="module")
+def zero_env(armel_tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> ArmEnv:
+    home = tmp_path_factory.mktemp("zero-store")
+    created = armroot(
+        "create", "zero", "--from", str(armel_tarball), "--board", "pi-zero", home=home
+    )
+    assert created.returncode == 0, created.stderr
+    return ArmEnv(home, "zero", "armel")
+
+
+def test_pi_zero_build_runs_under_arm1176(zero_env: ArmEnv, tmp_path: Path) -> None:
+    src = _make_project(tmp_path / "zero")
+    _toml(src, '[build]\nartifacts = ["src:hello"]\nsmoke = ["./hello"]\n')
+    proc = armroot("build", "zero", "--src", str(src), home=zero_env.home)
+    assert proc.returncode == 0, proc.stderr
+    assert "arm1176" in proc.stderr and "hello from C" in proc.stdout
+
+
+def test_armv7_binary_is_refused_for_a_pi_zero(zero_env: ArmEnv, tmp_path: Path) -> None:
+    src = _make_project(tmp_path / "v7", cflags="-O2 -march=armv7-a")
+    _toml(src, '[build]\nartifacts = ["src:hello"]\n')
+    proc = armroot(
+        "build", "zero", "--src", str(src), "--out", str(tmp_path / "out"), home=zero_env.home
+    )
+    assert proc.returncode == 10
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1 and "ARMv7 instructions" in lines[0] and "pi-zero" in lines[0]
+    assert "Illegal instruction" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_artifact_of_the_wrong_architecture_is_refused(
+    shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs["arm64"]
+    src = _make_project(tmp_path / "wrong")
+    shutil.copy(os.path.realpath("/bin/true"), src / "hostbin")
+    _toml(src, '[build]\nartifacts = ["src:hello", "src:hostbin"]\n')
+    proc = armroot("build", env.name, "--src", str(src), home=env.home)
+    lines = error_lines(proc.stderr)
+    assert proc.returncode == 10 and len(lines) == 1
+    assert "hostbin is x86_64 code, but the environment is arm64" in lines[0]
+
+
+def test_bad_builds_say_what_is_wrong(shared_envs: dict[str, ArmEnv], tmp_path: Path) -> None:
+    env = shared_envs["arm64"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    failing = _make_project(tmp_path / "failing")
+    (failing / "Makefile").write_text(
+        "hello:\n\techo compiling; echo 'boom: error 7' >&2; exit 7\n"
+    )
+    missing = _make_project(tmp_path / "missing")
+    _toml(missing, '[build]\nartifacts = ["src:nothing-here"]\n')
+    disagree = _make_project(tmp_path / "disagree")
+    _toml(disagree, '[env]\nboard = "pi-zero"\n')
+    unknown = _make_project(tmp_path / "unknown")
+    _toml(unknown, '[env]\nboard = "pi6"\n')
+    cases = [
+        (empty, "no build system found"),
+        (failing, "the build failed with exit status 2"),
+        (missing, "'nothing-here' was not built"),
+        (disagree, "arm64 (v8) root, which pi-zero cannot run"),
+        (unknown, "unknown board 'pi6'"),
+    ]
+    before = _tree_digest(env.home / "envs" / env.name / "rootfs")
+    for src, words in cases:
+        proc = armroot("build", env.name, "--src", str(src), home=env.home)
+        lines = error_lines(proc.stderr)
+        assert proc.returncode != 0 and len(lines) == 1, (src, proc.stderr)
+        assert words in lines[0], (src, lines)
+    failed = armroot("build", env.name, "--src", str(failing), home=env.home)
+    assert "boom: error 7" in failed.stdout  # the build's own output, streamed
+    assert _tree_digest(env.home / "envs" / env.name / "rootfs") == before
+
+
+def _tree_digest(root: Path) -> str:
+    """A digest of every path, type, mode, owner, size, mtime and link target below root."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            link = os.readlink(path) if os.path.islink(path) else ""
+            h.update(
+                f"{path}|{st.st_mode}|{st.st_uid}|{st.st_gid}|{st.st_size}|"
+                f"{st.st_mtime_ns}|{link}\n".encode()
+            )
+    return h.hexdigest()
+
+
+@pytest.mark.slow
+def test_ephemeral_build_leaves_the_env_byte_identical(
+    arm64_tarball: Path, home: Path, tmp_path: Path
+) -> None:
+    env = make_env(arm64_tarball, "arm64", home, "eph")
+    rootfs = home / "envs/eph/rootfs"
+    before = _tree_digest(rootfs)
+    src = _make_project(tmp_path / "eph")
+    _toml(src, '[env]\npackages = ["hello"]\n[build]\nsmoke = ["hello", "-g", "installed"]\n')
+    proc = armroot("build", env.name, "--src", str(src), "--ephemeral", home=home, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert _tree_digest(rootfs) == before
+    gone = armroot("run", env.name, "--", "sh", "-c", "command -v hello || echo absent", home=home)
+    assert gone.stdout.strip() == "absent"
+
+
+@pytest.mark.slow
+def test_install_snapshot_and_reset(arm64_tarball: Path, home: Path) -> None:
+    env = make_env(arm64_tarball, "arm64", home, "pkgs")
+    assert armroot("snapshot", env.name, "clean", home=home).returncode == 0
+    installed = armroot("install", env.name, "hello", home=home, timeout=1800)
+    assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+    ran = armroot("run", env.name, "--", "hello", "-g", "packaged", home=home)
+    assert ran.stdout.strip() == "packaged"
+    reset = armroot("reset", env.name, home=home)
+    assert reset.returncode == 0, reset.stderr
+    after = armroot("run", env.name, "--", "sh", "-c", "command -v hello || echo absent", home=home)
+    assert after.stdout.strip() == "absent"
+    bad = armroot("install", env.name, "no-such-package-armroot", home=home, timeout=1800)
+    assert bad.returncode != 0 and len(error_lines(bad.stderr)) == 1
