@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import armroot, error_lines
-from tests.integration.conftest import ArmEnv, make_env, cache_dir
+from tests.integration.conftest import ArmEnv, cache_dir, make_env
 from tests.integration.workloads import FMT_SHA256, FMT_URL, fetch_pinned, unpack_fmt
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network]
@@ -76,9 +76,21 @@ def test_plain_makefile_project_with_command(
 ) -> None:
     env = shared_envs[arch]
     src = _make_project(tmp_path / "hello")
-    proc = armroot("build", env.name, "--src", str(src), home=env.home)
+    _toml(src, '[build]\nartifacts = ["src:hello"]\n')
+    out = tmp_path / "out"
+    proc = armroot(
+        "build",
+        env.name,
+        "--src",
+        str(src),
+        "--out",
+        str(out),
+        home=env.home,
+        env={"SUDO_UID": "4321", "SUDO_GID": "4322"},
+    )
     assert proc.returncode == 0, proc.stderr
-    assert (src / "hello").is_file()
+    handed = (out / "hello").stat()
+    assert (handed.st_uid, handed.st_gid) == (4321, 4322)  # the user who ran sudo owns it
     custom = armroot(
         "build",
         env.name,
@@ -152,12 +164,15 @@ def test_bad_builds_say_what_is_wrong(shared_envs: dict[str, ArmEnv], tmp_path: 
     _toml(disagree, '[env]\nboard = "pi-zero"\n')
     unknown = _make_project(tmp_path / "unknown")
     _toml(unknown, '[env]\nboard = "pi6"\n')
+    other_arch = _make_project(tmp_path / "other-arch")
+    _toml(other_arch, '[env]\nimage = "debian:trixie-armhf"\n')
     cases = [
         (empty, "no build system found"),
         (failing, "the build failed with exit status 2"),
         (missing, "'nothing-here' was not built"),
         (disagree, "arm64 (v8) root, which pi-zero cannot run"),
         (unknown, "unknown board 'pi6'"),
+        (other_arch, "image debian:trixie-armhf is armhf"),
     ]
     before = _tree_digest(env.home / "envs" / env.name / "rootfs")
     for src, words in cases:

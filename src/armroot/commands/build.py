@@ -65,6 +65,24 @@ def _env_for(options: BuildOptions, config: configmod.ProjectConfig, store: Stor
     return create(CreateOptions(name, config.image, board=config.board), store)
 
 
+def _check_image(env: Env, config: configmod.ProjectConfig) -> None:
+    """armroot.toml's image, when it names an architecture, must be the env's."""
+    if not config.image:
+        return
+    from armroot.images import source as sourcemod
+
+    try:
+        src = sourcemod.parse(config.image)
+    except UsageError:
+        return  # a path or URL that is not here: the env exists, so it was used before
+    arch = getattr(src, "arch", None)
+    if arch and archmod.by_name(arch).name != env.meta.arch:
+        raise UsageError(
+            f"'{env.name}' is {env.meta.arch}, but armroot.toml's image {config.image} is {arch}",
+            "make them agree, or build in another environment",
+        )
+
+
 def _board(env: Env, config: configmod.ProjectConfig) -> Board | None:
     if config.board and env.meta.board and config.board != env.meta.board:
         raise UsageError(
@@ -116,6 +134,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
         raise UsageError(f"--src {options.src}: not a directory", "give the project's directory")
     config = configmod.load(src) or configmod.ProjectConfig()
     env = _env_for(options, config, store)
+    _check_image(env, config)
     board = _board(env, config)
     arch = archmod.by_name(env.meta.arch)
     if options.command:
