@@ -163,6 +163,8 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
         if captured is not None:
             captured.seek(0)
             stdout = captured.read().decode("utf-8", "replace")
+    for warning in outcome.warnings:
+        log.warn(warning)
     if outcome.setup_error:
         raise SandboxError(
             f"could not set up the session in '{env.name}': {outcome.setup_error}",

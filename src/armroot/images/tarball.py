@@ -14,7 +14,6 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
 
 import libarchive
 from libarchive import extract as lax
@@ -108,7 +107,10 @@ def extract(archive: Path, target: Path) -> ExtractReport:
     try:
         with archive.open("rb") as stream, log.progress(total_bytes=True) as bar, _cwd(target):
             task = bar.add_task(f"extracting {archive.name}", total=total)
-            _extract_stream(stream, report, lambda: bar.update(task, completed=stream.tell()))
+            fd = stream.fileno()
+            _extract_fd(
+                fd, report, lambda: bar.update(task, completed=os.lseek(fd, 0, os.SEEK_CUR))
+            )
     except ArchiveError as exc:
         raise SourceError(
             f"{archive} is damaged or not an archive libarchive can read ({exc.msg})",
@@ -132,10 +134,12 @@ def extract(archive: Path, target: Path) -> ExtractReport:
     return report
 
 
-def _extract_stream(stream: BinaryIO, report: ExtractReport, tick: Callable[[], object]) -> None:
+def _extract_fd(fd: int, report: ExtractReport, tick: Callable[[], object]) -> None:
+    # libarchive reads the fd itself: no Python callback runs inside libarchive, so a signal
+    # (SIGTERM -> SystemExit, ^C) unwinds between entries instead of being swallowed there.
     buff, size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_longlong()
     symlinks: set[str] = set()
-    with libarchive.stream_reader(stream) as reader, lax.new_archive_write_disk(FLAGS) as writer:
+    with libarchive.fd_reader(fd) as reader, lax.new_archive_write_disk(FLAGS) as writer:
         for entry in reader:
             raw = entry.pathname
             name = normalize(raw)
