@@ -29,10 +29,11 @@ ROOT_SPECS: dict[str, tuple[str, ...]] = {
     "arm64": ("--from", "debian:trixie", "--arch", "arm64"),
     # The same for armhf (ARMv7: Pi 2 and newer in 32-bit mode).
     "armhf": ("--from", "debian:trixie", "--arch", "armhf"),
-    # A lean armel root (ARMv5TE soft-float, runs on the ARMv6 Pi Zero and Pi 1).
+    # A lean armel root (ARMv5TE soft-float, runs on the ARMv6 Pi Zero and Pi 1). Bookworm:
+    # the mirror this project's CI reaches answers 404 for current trixie armel packages.
     "armel": (
         "--from",
-        "debian:trixie",
+        "debian:bookworm",
         "--arch",
         "armel",
         "--minimal",
@@ -65,7 +66,8 @@ def cached_root_tarball(arch: str, scratch: Path) -> Path:
     """The cached tarball of a real ``arch`` root, bootstrapping it first if the cache is cold."""
     cache = cache_dir() / "roots"
     cache.mkdir(parents=True, exist_ok=True)
-    tarball = cache / f"debian-trixie-{arch}-{_key(arch)}.tar"
+    origin = ROOT_SPECS[arch][1].replace(":", "-")
+    tarball = cache / f"{origin}-{arch}-{_key(arch)}.tar"
     with open(cache / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if tarball.exists():

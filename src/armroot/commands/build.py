@@ -22,6 +22,7 @@ from armroot.store import Env, Store
 
 LOG_NAME = "armroot-build.log"
 STATUS_NAME = ".armroot-build-status"
+SMOKE_STATUS = "/build/.armroot-smoke-status"
 
 
 class BuildOptions(NamedTuple):
@@ -112,12 +113,21 @@ def _build_dir(env: Env, src: Path) -> Path:
     return path
 
 
-def _script(steps: tuple[tuple[str, ...], ...]) -> str:
+def _script(steps: tuple[tuple[str, ...], ...], quiet: bool, smoke: tuple[str, ...]) -> str:
+    """The build as one sh script: output teed into the log (only logged when quiet); the
+    exit status survives the pipe through a file (POSIX sh has no pipefail). With ``smoke``,
+    the smoke test follows in the same session and leaves its status in a file."""
     body = " && ".join(shlex.join(step) for step in steps) or "true"
     log_path = f"{detect.BUILD_DIR}/{LOG_NAME}"
     status = f"{detect.BUILD_DIR}/{STATUS_NAME}"
-    # POSIX sh has no pipefail: the status goes through a file so tee cannot hide it.
-    return f"( {body} ; echo $? > {status} ) 2>&1 | tee {log_path}; exit $(cat {status})"
+    sink = f"> {log_path}" if quiet else f"| tee {log_path}"
+    script = f"( {body} ; echo $? > {status} ) 2>&1 {sink}; s=$(cat {status}); "
+    if not smoke:
+        return script + "exit $s"
+    return (
+        script + f'[ "$s" = 0 ] || exit $s; rm -f {SMOKE_STATUS}; '
+        f"{shlex.join(smoke)}; echo $? > {SMOKE_STATUS}; exit 0"
+    )
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -160,52 +170,41 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     if config.packages and options.ephemeral:
         qemu_env += pkg.detect(env.rootfs).env
     binds = (f"{src}:{src}", f"{build_dir}:{detect.BUILD_DIR}")
-    with log.step(f"Building {src.name} in '{env.name}' ({plan.system})"):
-        result = run(
-            RunOptions(
-                env.name,
-                ("sh", "-c", _script(steps)),
-                binds,
-                str(src),
-                qemu_env,
-                options.host_ca,
-                options.ephemeral,
-            ),
-            store,
+    quiet = log.VERBOSITY.get() < log.Verbosity.NORMAL
+    # With --ephemeral what the build installed lives only in its session: the smoke test
+    # must run there too.
+    smoke_inside = config.smoke if options.ephemeral else ()
+
+    def session(argv: tuple[str, ...]) -> int:
+        options_ = RunOptions(
+            env.name, argv, binds, str(src), qemu_env, options.host_ca, options.ephemeral
         )
-    if result.exit_code != 0:
-        tail = _tail(build_dir / LOG_NAME)
-        if tail and log.VERBOSITY.get() < log.Verbosity.NORMAL:
-            log.console().print(tail, markup=False, highlight=False)
+        return run(options_, store).exit_code
+
+    with log.step(f"Building {src.name} in '{env.name}' ({plan.system})"):
+        code = session(("sh", "-c", _script(steps, quiet, smoke_inside)))
+    if code != 0:
+        if quiet:
+            log.console().print(_tail(build_dir / LOG_NAME), markup=False, highlight=False)
         raise ExternalCommandError(
-            f"the build failed with exit status {result.exit_code}",
-            f"its output is above; the whole log is {build_dir / LOG_NAME}",
+            f"the build failed with exit status {code}",
+            f"the last lines of its output are above; the whole log is {build_dir / LOG_NAME}",
         )
     found = artmod.find(config.artifacts, build_dir, src)
     artmod.check(found, arch, board)
+    smoke = shlex.join(config.smoke) if config.smoke else None
+    if smoke and smoke_inside:
+        status_file = build_dir / Path(SMOKE_STATUS).name
+        smoke_code = int(status_file.read_text().strip() or 1) if status_file.exists() else 1
+    elif smoke:
+        cpu = board.qemu_cpu(arch) if board else (env.meta.qemu_cpu or "the env's CPU")
+        with log.step(f"Smoke test under {cpu}: {smoke}"):
+            smoke_code = session(config.smoke)
+    if smoke and smoke_code != 0:
+        raise artmod.ArtifactError(
+            f"the smoke test `{smoke}` failed with exit status {smoke_code}",
+            "the built program does not run on the board's CPU model; see its output above",
+        )
     out = options.out or (src / "armroot-out")
     copied = artmod.hand_over(found, out) if found else []
-    smoke = None
-    if config.smoke:
-        smoke = shlex.join(config.smoke)
-        with log.step(
-            f"Smoke test under {board.qemu_cpu(arch) if board else 'the env CPU'}: {smoke}"
-        ):
-            ran = run(
-                RunOptions(
-                    env.name,
-                    config.smoke,
-                    binds,
-                    str(src),
-                    qemu_env,
-                    options.host_ca,
-                    options.ephemeral,
-                ),
-                store,
-            )
-        if ran.exit_code != 0:
-            raise artmod.ArtifactError(
-                f"the smoke test `{smoke}` failed with exit status {ran.exit_code}",
-                "the built program does not run on the board's CPU model; see its output above",
-            )
     return BuildResult(env.name, plan.system, str(build_dir), tuple(str(p) for p in copied), smoke)
