@@ -1,3 +1,3 @@
-from armroot.cli import main
+from armroot.cli import entry
 
-raise SystemExit(main())
+entry()

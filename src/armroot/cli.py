@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -27,7 +28,36 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Skipped:
+    """Stands in for the subparser of a verb not being parsed (building them all costs)."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        del args, kwargs
+
+
+VERBS = (
+    "create",
+    "run",
+    "shell",
+    "install",
+    "upgrade",
+    "build",
+    "init",
+    "boards",
+    "snapshot",
+    "reset",
+    "images",
+    "cache",
+    "export",
+    "list",
+    "info",
+    "rm",
+    "doctor",
+)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``only``, just that verb's subparser is built."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="show every external command")
     common.add_argument("-q", "--quiet", action="store_true", help="show only errors")
@@ -40,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"armroot {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("create", parents=[common], help="create an environment")
+    def add(name: str, help: str) -> Any:
+        if only is not None and name != only:
+            return _Skipped()
+        return sub.add_parser(name, parents=[common], help=help)
+
+    p = add("create", help="create an environment")
     p.add_argument("name")
     p.add_argument(
         "--from",
@@ -65,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("run", "run a command in an environment"),
         ("shell", "open a shell in an environment"),
     ):
-        p = sub.add_parser(verb, parents=[common], help=helptext)
+        p = add(verb, help=helptext)
         p.add_argument("name")
         p.add_argument(
             "--bind",
@@ -90,14 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
         if verb == "run":
             p.add_argument("command", nargs="*", help="the command (put it after --)")
 
-    p = sub.add_parser("install", parents=[common], help="install packages (root's own manager)")
+    p = add("install", help="install packages (root's own manager)")
     p.add_argument("name")
     p.add_argument("packages", nargs="+")
     p.add_argument("--host-ca", action="store_true", help="trust the host's CA bundle inside")
-    p = sub.add_parser("upgrade", parents=[common], help="upgrade every package in an env")
+    p = add("upgrade", help="upgrade every package in an env")
     p.add_argument("name")
     p.add_argument("--host-ca", action="store_true", help="trust the host's CA bundle inside")
-    p = sub.add_parser("build", parents=[common], help="build a project for the env's board")
+    p = add("build", help="build a project for the env's board")
     p.add_argument("name", nargs="?", help="the env (default: [env] name in armroot.toml)")
     p.add_argument("--src", default=".", help="the project directory (default: .)")
     p.add_argument("--out", help="where artifacts go (default: SRC/armroot-out)")
@@ -107,36 +142,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="build on a throwaway overlay: the env stays unchanged",
     )
     p.add_argument("--host-ca", action="store_true", help="trust the host's CA bundle inside")
-    p = sub.add_parser("init", parents=[common], help="write a starter armroot.toml")
+    p = add("init", help="write a starter armroot.toml")
     p.add_argument("--dir", default=".", help="the project directory (default: .)")
-    p = sub.add_parser("boards", parents=[common], help="list the Raspberry Pi boards")
+    p = add("boards", help="list the Raspberry Pi boards")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("snapshot", parents=[common], help="save a copy of an env's root")
+    p = add("snapshot", help="save a copy of an env's root")
     p.add_argument("name")
     p.add_argument("snapshot")
-    p = sub.add_parser("reset", parents=[common], help="put an env back to a snapshot")
+    p = add("reset", help="put an env back to a snapshot")
     p.add_argument("name")
     p.add_argument("snapshot", nargs="?", help="default: the newest")
 
-    p = sub.add_parser("images", parents=[common], help="list the image catalogue")
+    p = add("images", help="list the image catalogue")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("cache", parents=[common], help="list or clean downloaded images")
+    p = add("cache", help="list or clean downloaded images")
     p.add_argument("action", choices=["list", "clean"])
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("export", parents=[common], help="pack an environment into a tarball")
+    p = add("export", help="pack an environment into a tarball")
     p.add_argument("name")
     p.add_argument(
         "--tar", required=True, metavar="FILE", help="output .tar, .tar.gz, .tar.xz or .tar.zst"
     )
 
-    p = sub.add_parser("list", parents=[common], help="list environments")
+    p = add("list", help="list environments")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("info", parents=[common], help="show one environment")
+    p = add("info", help="show one environment")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
-    p = sub.add_parser("rm", parents=[common], help="remove an environment")
+    p = add("rm", help="remove an environment")
     p.add_argument("name")
-    p = sub.add_parser("doctor", parents=[common], help="check (and --fix) the host")
+    p = add("doctor", help="check (and --fix) the host")
     p.add_argument("--fix", action="store_true", help="mount binfmt_misc, register QEMU (root)")
     p.add_argument("--json", action="store_true")
     return parser
@@ -350,6 +385,15 @@ def _build_verbs(args: argparse.Namespace, command: list[str] | None) -> int:
     return 0
 
 
+def entry() -> None:
+    """The console script: main(), then exit without Python's slow interpreter teardown
+    (everything armroot opened is closed by then; output is flushed first)."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def _terminate(signum: int, frame: object) -> None:
     del frame
     raise SystemExit(128 + signum)
@@ -358,7 +402,8 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     before, command = _split_command(raw)
-    parser = build_parser()
+    verb = next((a for a in before if not a.startswith("-")), None)
+    parser = build_parser(verb if verb in VERBS else None)
     args = parser.parse_args(before)
     if command is not None and args.verb not in ("run", "build"):
         parser.error(f"'{args.verb}' takes no command after --")

@@ -81,3 +81,15 @@ def test_command_after_double_dash_keeps_its_options() -> None:
     assert command == ["uname", "-m", "--"]
     args = build_parser().parse_args(before)
     assert args.bind == ["/x"] and args.name == "pi"
+
+
+def test_every_verb_is_known_to_the_fast_parser() -> None:
+    from armroot.cli import VERBS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "verb")
+    assert set(VERBS) == set(sub.choices or {})
+    for verb in VERBS:
+        only = build_parser(verb)
+        only_sub = next(a for a in only._actions if a.dest == "verb")
+        assert list(only_sub.choices or {}) == [verb]

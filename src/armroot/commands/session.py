@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -151,6 +150,8 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
         else store.session_lock(env)
     )
     with lock, contextlib.ExitStack() as stack:
+        if options.ephemeral or options.capture:
+            import tempfile  # not on the plain `run` path: it pulls in shutil, random, ...
         if options.ephemeral:
             scratch = Path(tempfile.mkdtemp(prefix=".ephemeral-", dir=env.path))
             stack.callback(os.rmdir, scratch)
