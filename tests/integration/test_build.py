@@ -231,3 +231,76 @@ def test_install_snapshot_and_reset(arm64_tarball: Path, home: Path) -> None:
     assert after.stdout.strip() == "absent"
     bad = armroot("install", env.name, "no-such-package-armroot", home=home, timeout=1800)
     assert bad.returncode != 0 and len(error_lines(bad.stderr)) == 1
+
+
+PKGINFO = """pkgname = armroot-probe
+pkgbase = armroot-probe
+pkgver = 1.0-1
+pkgdesc = a package made by armroot's tests
+url = https://example.invalid
+builddate = 1700000000
+packager = armroot tests
+size = 9
+arch = any
+license = MIT
+"""
+MAKE_PACMAN_ROOT = """set -e
+cd /srv/pkg && bsdtar -czf /srv/armroot-probe-1.0-1-any.pkg.tar.gz .PKGINFO usr
+mkdir -p /var/local/repo /var/lib/pacman /var/cache/pacman/pkg
+cp /srv/armroot-probe-1.0-1-any.pkg.tar.gz /var/local/repo/
+cd /var/local/repo && repo-add -q probe.db.tar.gz armroot-probe-1.0-1-any.pkg.tar.gz
+cat > /etc/pacman.conf <<CONF
+[options]
+Architecture = auto
+SigLevel = Never
+DisableSandbox
+[probe]
+Server = file:///var/local/repo
+CONF
+sed -i 's/^ID=.*/ID=arch/' /usr/lib/os-release
+rm /usr/bin/apt-get
+"""
+
+
+@pytest.mark.slow
+def test_pacman_adapter_for_real(arm64_tarball: Path, home: Path, tmp_path: Path) -> None:
+    """Debian's own pacman (pacman-package-manager, makepkg for repo-add) and a local repo
+    made with repo-add stand in for Arch Linux ARM, whose mirrors this machine cannot reach.
+    The root then looks like Arch (os-release ID=arch, no apt-get), so `armroot install`
+    detects pacman, initialises its keyring and installs with -Syu --needed --noconfirm."""
+    env = make_env(arm64_tarball, "arm64", home, "arch")
+    tools = armroot(
+        "install",
+        env.name,
+        "pacman-package-manager",
+        "makepkg",
+        "libarchive-tools",
+        home=home,
+        timeout=1800,
+    )
+    assert tools.returncode == 0, tools.stdout[-2000:] + tools.stderr[-2000:]
+    pkg = tmp_path / "pkg"
+    (pkg / "usr/share/armroot-probe").mkdir(parents=True)
+    (pkg / "usr/share/armroot-probe/hello").write_text("probe-ok\n")
+    (pkg / ".PKGINFO").write_text(PKGINFO)
+    made = armroot(
+        "run", env.name, "--bind", f"{tmp_path}:/srv", "--", "sh", "-c", MAKE_PACMAN_ROOT, home=home
+    )
+    assert made.returncode == 0, made.stderr
+    installed = armroot("install", env.name, "armroot-probe", home=home)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "pacman-key --init" in installed.stderr
+    assert "installed with pacman: armroot-probe" in installed.stderr
+    check = armroot(
+        "run",
+        env.name,
+        "--",
+        "sh",
+        "-c",
+        "cat /usr/share/armroot-probe/hello; pacman -Q armroot-probe",
+        home=home,
+    )
+    assert check.stdout.split() == ["probe-ok", "armroot-probe", "1.0-1"]
+    again = armroot("install", env.name, "armroot-probe", home=home)  # --needed: nothing to do
+    assert again.returncode == 0 and "pacman-key --init" not in again.stderr
+    assert armroot("upgrade", env.name, home=home).returncode == 0

@@ -123,10 +123,8 @@ def test_package_manager_command_lines() -> None:
     assert PACMAN.install(("cmake", "boost")) == (
         ("pacman", "-Syu", "--needed", "--noconfirm", "cmake", "boost"),
     )
-    assert PACMAN.prepare(keyring_ready=False) == (
-        ("pacman-key", "--init"),
-        ("pacman-key", "--populate"),
-    )
+    init, populate = PACMAN.prepare(keyring_ready=False)
+    assert init == ("pacman-key", "--init") and "pacman-key --populate" in populate[2]
     assert PACMAN.prepare(keyring_ready=True) == ()
     assert APK.install(("cmake",)) == (("apk", "add", "--no-progress", "-U", "cmake"),)
     assert PACMAN.upgrade() == (("pacman", "-Syu", "--noconfirm"),)

@@ -8,6 +8,12 @@ from typing import NamedTuple
 Argv = tuple[str, ...]
 
 _APT_ENV = ("DEBIAN_FRONTEND=noninteractive",)
+# Trust the distribution's keyrings (archlinuxarm.gpg ...), when the root ships any.
+POPULATE = (
+    "sh",
+    "-c",
+    "if ls /usr/share/pacman/keyrings/*.gpg >/dev/null 2>&1; then pacman-key --populate; fi",
+)
 
 
 class Adapter(NamedTuple):
@@ -19,7 +25,7 @@ class Adapter(NamedTuple):
     def prepare(self, keyring_ready: bool) -> tuple[Argv, ...]:
         """Commands to run once before the first install (pacman's keyring)."""
         if self.name == "pacman" and not keyring_ready:
-            return (("pacman-key", "--init"), ("pacman-key", "--populate"))
+            return (("pacman-key", "--init"), POPULATE)
         return ()
 
     def install(self, packages: tuple[str, ...]) -> tuple[Argv, ...]:
@@ -58,7 +64,7 @@ class Adapter(NamedTuple):
         if self.name == "pacman":
             steps = [
                 "{ test -s /etc/pacman.d/gnupg/trustdb.gpg || "
-                "{ pacman-key --init && pacman-key --populate; }; }",
+                f"{{ pacman-key --init && {POPULATE[2]}; }}; }}",
                 *steps,
             ]
         install = " && ".join(steps).replace("@PKGS@", "$m")
