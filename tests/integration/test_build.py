@@ -106,6 +106,33 @@ def test_plain_makefile_project_with_command(
     assert (src / "from-command.txt").read_text() == "hello from C\n"
 
 
+CONFIGURE = """#!/bin/sh
+# A hand-written configure script, as autotools projects ship one: it writes the Makefile
+# into the directory it is run from (out of tree), pointing back at the sources.
+srcdir=$(dirname "$0")
+printf 'VPATH = %s\\nhello: hello.c\\n\\t$(CC) -O2 -o $@ $<\\n' "$srcdir" > Makefile
+echo "configured in $(pwd) for $(uname -m)"
+"""
+
+
+def test_configure_script_project_builds_out_of_tree(
+    shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs["armhf"]
+    src = _make_project(tmp_path / "autotools")
+    (src / "Makefile").unlink()
+    (src / "configure").write_text(CONFIGURE)
+    (src / "configure").chmod(0o755)
+    _toml(src, '[build]\nartifacts = ["hello"]\nsmoke = ["/build/hello"]\n')
+    proc = armroot(
+        "build", env.name, "--src", str(src), "--out", str(tmp_path / "out"), home=env.home
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "configured in /build for armv7l" in proc.stdout
+    assert "(autotools)" in proc.stderr and "hello from C" in proc.stdout
+    assert not (src / "hello").exists() and (tmp_path / "out/hello").is_file()
+
+
 @pytest.fixture(scope="module")
 def zero_env(armel_tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> ArmEnv:
     home = tmp_path_factory.mktemp("zero-store")
