@@ -118,11 +118,3 @@ def remove(name: str, directory: Path = BINFMT_DIR) -> None:
         os.write(fd, b"-1")
     finally:
         os.close(fd)
-
-
-def enable(name: str, directory: Path = BINFMT_DIR) -> None:
-    fd = os.open(directory / name, os.O_WRONLY)
-    try:
-        os.write(fd, b"1")
-    finally:
-        os.close(fd)

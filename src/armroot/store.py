@@ -176,16 +176,16 @@ class Store:
 
     # --- creating ----------------------------------------------------------------------
 
+    def require_absent(self, name: str) -> None:
+        check_name(name)
+        if (self.envs_dir / name).exists():
+            _raise_exists(name)
+
     @contextlib.contextmanager
     def staging(self, name: str) -> Iterator[Path]:
         """A fresh staging directory for ``name``, removed unless :meth:`commit` took it."""
-        check_name(name)
+        self.require_absent(name)
         self.ensure()
-        if (self.envs_dir / name).exists():
-            raise EnvExists(
-                f"an environment named '{name}' already exists",
-                f"pick another name, or remove it first with `armroot rm {name}`",
-            )
         path = self.staging_dir / f"{name}.{os.urandom(4).hex()}"
         path.mkdir(mode=0o755)
         lock_fd = _create_locked(path / LOCK_FILE)

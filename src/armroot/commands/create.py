@@ -126,26 +126,12 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
         local, sha256 = _fetch(src, options)
     elif isinstance(src, sourcemod.FileSource):
         local = src.path
+    store.require_absent(options.name)  # before any download or bootstrap
     with store.staging(options.name) as staging:
         rootfs = staging / "rootfs"
         work = staging / "work"
         work.mkdir()
-        if plan is not None:
-            with log.step(f"Bootstrapping Debian {plan.suite} {plan.arch.name} with mmdebstrap"):
-                debian.bootstrap(plan, rootfs)
-        else:
-            assert local is not None
-            rootfs.mkdir(mode=0o755)
-            kind = src.kind if not isinstance(src, sourcemod.DebianSource) else ""
-            if kind == sourcemod.DISK_IMAGE:
-                with log.step(f"Reading disk image {local.name}"):
-                    diskimage.extract(diskimage.prepare(local, work), rootfs, work)
-            else:
-                with log.step(f"Extracting {local.name}"):
-                    report = tarball.extract(local, rootfs)
-                    log.info(
-                        f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB"
-                    )
+        _fill_root(src, plan, local, rootfs, work)
         safe_remove(work)
         info = inspect(rootfs, src.describe())
         _check_arch(info, wanted, src.describe())
@@ -172,6 +158,29 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
             source_sha256=sha256 or None,
         )
         return store.commit(staging, meta)
+
+
+def _fill_root(
+    src: sourcemod.Source,
+    plan: debian.DebianBootstrap | None,
+    local: Path | None,
+    rootfs: Path,
+    work: Path,
+) -> None:
+    """Bootstrap, extract or copy the root into ``rootfs`` (``work`` is scratch space)."""
+    if plan is not None:
+        with log.step(f"Bootstrapping Debian {plan.suite} {plan.arch.name} with mmdebstrap"):
+            debian.bootstrap(plan, rootfs)
+        return
+    assert local is not None and not isinstance(src, sourcemod.DebianSource)
+    rootfs.mkdir(mode=0o755)
+    if src.kind == sourcemod.DISK_IMAGE:
+        with log.step(f"Reading disk image {local.name}"):
+            diskimage.extract(diskimage.prepare(local, work), rootfs, work)
+        return
+    with log.step(f"Extracting {local.name}"):
+        report = tarball.extract(local, rootfs)
+        log.info(f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB")
 
 
 def _images_for(board: Board) -> list[str]:
