@@ -58,7 +58,7 @@ def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise UsageError(f"{where}: '{key}' must be a list of strings", f"e.g. {key} = [\"...\"]")
+        raise UsageError(f"{where}: '{key}' must be a list of strings", f'e.g. {key} = ["..."]')
     return tuple(value)
 
 
@@ -76,23 +76,28 @@ def parse(text: str, where: str = FILENAME) -> ProjectConfig:
         raise UsageError(f"{where} is not valid TOML ({exc})", "fix the line it names") from exc
     unknown = set(data) - {"env", "build"}
     if unknown:
-        raise UsageError(f"{where}: unknown section [{sorted(unknown)[0]}]",
-                         "armroot.toml has [env] and [build]")
+        raise UsageError(
+            f"{where}: unknown section [{sorted(unknown)[0]}]", "armroot.toml has [env] and [build]"
+        )
     env = data.get("env", {})
     build = data.get("build", {})
     if not isinstance(env, dict) or not isinstance(build, dict):
         raise UsageError(f"{where}: [env] and [build] must be tables", "see `armroot init`")
-    for table, known, name in ((env, {"name", "image", "board", "packages"}, "env"),
-                               (build, {"system", "configure", "build", "artifacts", "smoke"},
-                                "build")):
+    for table, known, name in (
+        (env, {"name", "image", "board", "packages"}, "env"),
+        (build, {"system", "configure", "build", "artifacts", "smoke"}, "build"),
+    ):
         extra = set(table) - known
         if extra:
-            raise UsageError(f"{where}: unknown key '{sorted(extra)[0]}' in [{name}]",
-                             f"[{name}] takes {', '.join(sorted(known))}")
+            raise UsageError(
+                f"{where}: unknown key '{sorted(extra)[0]}' in [{name}]",
+                f"[{name}] takes {', '.join(sorted(known))}",
+            )
     system = _string(build, "system", where) or "auto"
     if system not in SYSTEMS:
-        raise UsageError(f"{where}: unknown build system '{system}'",
-                         f"use one of {', '.join(SYSTEMS)}")
+        raise UsageError(
+            f"{where}: unknown build system '{system}'", f"use one of {', '.join(SYSTEMS)}"
+        )
     config = ProjectConfig(
         env=_string(env, "name", where),
         image=_string(env, "image", where),
@@ -105,8 +110,10 @@ def parse(text: str, where: str = FILENAME) -> ProjectConfig:
         smoke=_strings(build, "smoke", where),
     )
     if system == "custom" and not config.build:
-        raise UsageError(f"{where}: system = \"custom\" needs a build command",
-                         'add build = ["make", "-j4"] (and configure if needed)')
+        raise UsageError(
+            f'{where}: system = "custom" needs a build command',
+            'add build = ["make", "-j4"] (and configure if needed)',
+        )
     return config
 
 

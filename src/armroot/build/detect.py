@@ -31,20 +31,35 @@ def detect(source_dir: Path) -> str:
     )
 
 
-def plan(system: str, source_dir: Path, configure: tuple[str, ...] = (),
-         build: tuple[str, ...] = ()) -> BuildPlan:
+def plan(
+    system: str, source_dir: Path, configure: tuple[str, ...] = (), build: tuple[str, ...] = ()
+) -> BuildPlan:
     """The steps for ``system``; ``configure``/``build`` from armroot.toml replace the defaults."""
     src = str(source_dir)
     jobs = "-j$(nproc)"
     defaults: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-        "cmake": (("cmake", "-S", src, "-B", BUILD_DIR, "-DCMAKE_BUILD_TYPE=Release"),
-                  ("sh", "-c", f"cmake --build {BUILD_DIR} -- {jobs}")),
-        "meson": (("sh", "-c", f"test -f {BUILD_DIR}/build.ninja || "
-                   f"meson setup {BUILD_DIR} {_q(src)} --buildtype=release"),
-                  ("meson", "compile", "-C", BUILD_DIR)),
-        "autotools": (("sh", "-c", f"cd {_q(src)} && {{ test -x configure || autoreconf -fi; }} && "
-                       f"cd {BUILD_DIR} && {_q(src)}/configure"),
-                      ("sh", "-c", f"make -C {BUILD_DIR} {jobs}")),
+        "cmake": (
+            ("cmake", "-S", src, "-B", BUILD_DIR, "-DCMAKE_BUILD_TYPE=Release"),
+            ("sh", "-c", f"cmake --build {BUILD_DIR} -- {jobs}"),
+        ),
+        "meson": (
+            (
+                "sh",
+                "-c",
+                f"test -f {BUILD_DIR}/build.ninja || "
+                f"meson setup {BUILD_DIR} {_q(src)} --buildtype=release",
+            ),
+            ("meson", "compile", "-C", BUILD_DIR),
+        ),
+        "autotools": (
+            (
+                "sh",
+                "-c",
+                f"cd {_q(src)} && {{ test -x configure || autoreconf -fi; }} && "
+                f"cd {BUILD_DIR} && {_q(src)}/configure",
+            ),
+            ("sh", "-c", f"make -C {BUILD_DIR} {jobs}"),
+        ),
         "make": ((), ("sh", "-c", f"make -C {_q(src)} {jobs}")),
     }
     if system == "custom":
