@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from armroot import log, mountinfo
-from armroot.errors import ArmrootError, EnvBusy, EnvExists, EnvNotFound, UsageError
+from armroot.errors import (
+    ArmrootError,
+    EnvBusy,
+    EnvExists,
+    EnvNotFound,
+    HostError,
+    UsageError,
+)
 from armroot.sandbox.syscalls import link_fd
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -62,6 +69,32 @@ def cache_home() -> Path:
         xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
         base = Path(xdg) / "armroot"
     return Path(os.path.realpath(base))
+
+
+STORE_PARTS = ("envs", "staging", "trash", "cache")
+
+
+def check_home(root: Path) -> None:
+    """Refuse a store at /, at $HOME itself, in a directory holding other things, or on a
+    noexec filesystem (nothing in a root could run there)."""
+    hint = "set ARMROOT_HOME to a directory of armroot's own, e.g. ~/.local/share/armroot"
+    if root == Path("/") or root == Path(os.path.realpath(Path.home())):
+        raise UsageError(f"refusing to use {root} as the armroot store", hint)
+    if root.is_dir():
+        others = [p.name for p in root.iterdir() if p.name not in STORE_PARTS]
+        if others:
+            raise UsageError(
+                f"refusing to use {root} as the armroot store: it holds other files "
+                f"({', '.join(sorted(others)[:3])})",
+                hint,
+            )
+    probe = root if root.exists() else next((p for p in root.parents if p.exists()), Path("/"))
+    if os.statvfs(probe).f_flag & os.ST_NOEXEC:
+        raise HostError(
+            f"the armroot store {root} is on a filesystem mounted noexec: no program in a root "
+            "could run",
+            "set ARMROOT_HOME to a directory on a filesystem that allows execution",
+        )
 
 
 def check_name(name: str) -> str:
@@ -134,6 +167,8 @@ class Store:
         return self.root / "trash"
 
     def ensure(self) -> None:
+        """Make the store's directories (checking first that this is a place for them)."""
+        check_home(self.root)
         for directory in (self.envs_dir, self.staging_dir, self.trash_dir):
             directory.mkdir(parents=True, exist_ok=True, mode=0o755)
         self.clean_stale()

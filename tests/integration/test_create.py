@@ -215,3 +215,22 @@ def test_sigkilled_create_is_cleaned_up_by_the_next_command(
     assert armroot("list", home=home).returncode == 0
     assert list((home / "staging").iterdir()) == []
     assert list((home / "envs").iterdir()) == []
+
+
+@pytest.mark.root
+def test_store_on_a_noexec_filesystem_is_refused(tmp_path: Path) -> None:
+    store = tmp_path / "noexec-store"
+    store.mkdir()
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "noexec,size=16m", "armroot-test", str(store)], check=True
+    )
+    try:
+        tarball = _tar(tmp_path / "t.tar", [_file("etc/hostname", b"pi\n")])
+        before = HostState.now()
+        proc = armroot("create", "x", "--from", str(tarball), home=store)
+        lines = error_lines(proc.stderr)
+        assert proc.returncode == 6 and len(lines) == 1 and "noexec" in lines[0]
+        assert list(store.iterdir()) == []
+        assert HostState.now() == before
+    finally:
+        subprocess.run(["umount", str(store)], check=True)

@@ -93,3 +93,26 @@ def test_every_verb_is_known_to_the_fast_parser() -> None:
         only = build_parser(verb)
         only_sub = next(a for a in only._actions if a.dest == "verb")
         assert list(only_sub.choices or {}) == [verb]
+
+
+@pytest.mark.parametrize("where", ["root", "home", "busy"])
+def test_store_refuses_places_that_are_not_its_own(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from armroot.store import check_home
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if where == "root":
+        target = Path("/")
+    elif where == "home":
+        target = tmp_path
+    else:
+        target = tmp_path / "project"
+        target.mkdir()
+        (target / "main.c").write_text("int main(void) { return 0; }\n")
+    with pytest.raises(UsageError, match="refusing to use"):
+        check_home(target)
+    fresh = tmp_path / "store"
+    check_home(fresh)  # a new directory is fine
+    (fresh / "envs").mkdir(parents=True)
+    check_home(fresh)  # and so is an existing store
