@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import struct
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -121,3 +123,32 @@ def test_truncated_image_is_detected() -> None:
 def test_not_a_disk_image() -> None:
     with pytest.raises(SourceError, match="no MBR or GPT"):
         partitions.read_table(b"\0" * 4096, 4096)
+
+
+def _gpt(entries: list[tuple[uuid.UUID, int, int, str]]) -> bytes:
+    """A protective MBR, a GPT header at LBA 1 and its entries at LBA 2."""
+    head = bytearray(_mbr([(0xEE, 1, 0xFFFFFFFF)], 0))
+    header = bytearray(92)
+    header[:8] = b"EFI PART"
+    struct.pack_into("<QII", header, 72, 2, 128, 128)
+    head[512 : 512 + 92] = header
+    for i, (type_guid, first, last, name) in enumerate(entries):
+        off = 1024 + 128 * i
+        head[off : off + 16] = type_guid.bytes_le
+        struct.pack_into("<QQ", head, off + 32, first, last)
+        encoded = name.encode("utf-16-le")
+        head[off + 56 : off + 56 + len(encoded)] = encoded
+    return bytes(head)
+
+
+def test_gpt_partitions_are_found_and_chosen() -> None:
+    head = _gpt(
+        [
+            (partitions.ESP_GUID, 2048, 526335, "boot"),
+            (partitions.LINUX_GUID, 526336, 8388574, "root"),
+        ]
+    )
+    parts = partitions.read_table(head, 8388608 * 512)
+    root, boot = partitions.choose(parts)
+    assert root.start == 526336 * 512 and root.kind == "linux" and "'root'" in root.label
+    assert boot is not None and boot.label.startswith("EFI system")
