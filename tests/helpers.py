@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# GNU tar keeping numeric owners and extended attributes (file capabilities included).
+TAR = ("tar", "--numeric-owner", "--xattrs", "--xattrs-include=*")
 
 
 def armroot(

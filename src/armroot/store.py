@@ -204,11 +204,6 @@ class Store:
     def envs(self) -> list[Env]:
         return [self.get(n) for n in self.names()]
 
-    def save_meta(self, env: Env) -> None:
-        tmp = env.path / f".{META_FILE}.tmp"
-        tmp.write_text(env.meta.to_json())
-        tmp.replace(env.path / META_FILE)
-
     # --- creating ----------------------------------------------------------------------
 
     def require_absent(self, name: str) -> None:
@@ -271,6 +266,8 @@ class Store:
             except BlockingIOError:
                 log.info(f"waiting for '{env.name}': another armroot is changing it")
                 fcntl.flock(fd, fcntl.LOCK_SH)
+            if not (env.path / META_FILE).is_file():  # removed while we waited
+                raise EnvNotFound(f"'{env.name}' was removed", "create it again")
             yield fd
         finally:
             os.close(fd)

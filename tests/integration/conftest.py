@@ -22,7 +22,7 @@ import pytest
 from armroot import __version__
 from armroot.arch import by_name
 from armroot.images import debian
-from tests.helpers import armroot
+from tests.helpers import TAR, armroot
 
 ROOT_SPECS: dict[str, tuple[str, ...]] = {
     # The README's default environment: Debian trixie arm64 with the default packages.
@@ -78,10 +78,7 @@ def cached_root_tarball(arch: str, scratch: Path) -> Path:
         partial = tarball.with_suffix(".partial")
         subprocess.run(
             [
-                "tar",
-                "--numeric-owner",
-                "--xattrs",
-                "--xattrs-include=*",
+                *TAR,
                 "--acls",
                 "-C",
                 str(home / "envs/seed/rootfs"),

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from tests.helpers import TAR
+
 FIXTURE_VERSION = "1"
 PRUNE = (
     "usr/share/doc",
@@ -54,10 +56,7 @@ def _sh(*argv: str, **kw: object) -> None:
 def _prepare_root(tarball: Path, target: Path) -> None:
     target.mkdir()
     _sh(
-        "tar",
-        "--numeric-owner",
-        "--xattrs",
-        "--xattrs-include=*",
+        *TAR,
         "-C",
         str(target),
         "-xpf",
@@ -181,10 +180,7 @@ def build(armhf_tarball: Path, cache: Path) -> ImageFixtures:
         _prepare_root(armhf_tarball, root)
         tarball = partial / fixtures.tarball.name
         _sh(
-            "tar",
-            "--numeric-owner",
-            "--xattrs",
-            "--xattrs-include=*",
+            *TAR,
             "-C",
             str(root),
             "--use-compress-program=gzip -1",

@@ -176,9 +176,3 @@ def lookup(entry_id: str) -> Entry:
     close = difflib.get_close_matches(entry_id, [e.id for e in all_entries], n=3, cutoff=0.5)
     hint = f"did you mean {' or '.join(close)}?" if close else "see `armroot images`"
     raise UsageError(f"unknown image '{entry_id}'", hint)
-
-
-def is_catalogue_id(text: str) -> bool:
-    return any(e.id == text for e in entries()) or (
-        ":" in text and "/" not in text and not text.startswith(("http:", "https:"))
-    )

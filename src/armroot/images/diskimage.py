@@ -22,12 +22,7 @@ from armroot.images import partitions
 from armroot.images.partitions import Partition
 from armroot.paths import resolve_in_root
 
-SUFFIXES = (".img", ".img.xz", ".zip")
 CHUNK = 1 << 20
-
-
-def is_disk_image(name: str) -> bool:
-    return name.endswith(SUFFIXES)
 
 
 def prepare(source: Path, work: Path) -> Path:

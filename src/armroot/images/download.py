@@ -5,6 +5,7 @@ Layout under the cache home::
     downloads/SHA256/FILENAME   verified files (never a partial or unverified one)
     downloads/index.json        URL -> sha256 of what was verified for it
     partial/KEY-FILENAME.part   an interrupted download, resumed next time
+    .lock                       flock held while a download is verified or the cache cleaned
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import NamedTuple, cast
 
 from armroot import log
 from armroot.errors import SourceError
-from armroot.store import cache_home
+from armroot.store import cache_home, safe_remove
 
 CHUNK = 1 << 20
 TIMEOUT = 60
@@ -145,17 +146,15 @@ def cached(url: str, sha256: str | None = None) -> Cached | None:
 
 
 def download(url: str, expected: Expected) -> Cached:
-    """``url`` verified against ``expected``, from the cache or downloaded (resuming)."""
-    if expected.algorithm == "sha256" and expected.value:
-        hit = cached(url, expected.value)
-        if hit is not None:
-            return hit
+    """Download ``url`` (resuming a partial copy) and verify it against ``expected``.
+
+    Callers look in the cache first (:func:`cached`)."""
     cache = cache_home()
     partial_dir = cache / "partial"
     partial_dir.mkdir(parents=True, exist_ok=True)
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
     partial = partial_dir / f"{key}-{filename(url)}.part"
-    with _cache_lock(partial_dir):
+    with _cache_lock(cache):
         _transfer(url, partial)
         sha256, other = _hash(partial, expected.algorithm)
         actual = sha256 if expected.algorithm == "sha256" else other
@@ -250,14 +249,12 @@ def list_cache() -> tuple[list[CacheItem], list[Path]]:
 
 def clean_cache() -> int:
     """Remove every download and partial download; returns the bytes freed."""
-    from armroot.store import safe_remove
-
     root = cache_home()
     freed = 0
-    for sub in ("downloads", "partial"):
-        path = root / sub
-        if path.is_dir():
-            with _cache_lock(root / "partial"):
+    with _cache_lock(root):
+        for sub in ("downloads", "partial"):
+            path = root / sub
+            if path.is_dir():
                 freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
                 safe_remove(path)
     return freed

@@ -20,8 +20,9 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from armroot.sandbox import apply
 from armroot.sandbox import syscalls as sc
@@ -64,11 +65,11 @@ def _block_watched() -> set[int]:
     return set(signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED))
 
 
-def _supervise(child: int, forward_kernel_signals: bool, reap_all: bool) -> int:
+def _supervise(child: int, reap_all: bool) -> int:
     """Wait for ``child``, forwarding signals to it; return its raw wait status.
 
     Signals a terminal sends reach the whole foreground process group, the command included,
-    so only signals someone sent with kill(2) are forwarded (unless ``forward_kernel_signals``).
+    so only signals someone sent with kill(2) are forwarded.
     """
     while True:
         while True:
@@ -83,7 +84,7 @@ def _supervise(child: int, forward_kernel_signals: bool, reap_all: bool) -> int:
         info = signal.sigwaitinfo(WATCHED)
         if info.si_signo == signal.SIGCHLD:
             continue
-        if info.si_code == SI_KERNEL and not forward_kernel_signals:
+        if info.si_code == SI_KERNEL:
             continue
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, info.si_signo)
@@ -149,7 +150,7 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
     if command == 0:
         sc.die_with_parent(me)
         _exec_command(spec, pipe_w)
-    status = _supervise(command, forward_kernel_signals=False, reap_all=True)
+    status = _supervise(command, reap_all=True)
     code, sig = _status_to_code(status)
     if sig is not None:
         _report(pipe_w, "signal", str(sig))
@@ -169,15 +170,15 @@ def _helper(spec: SessionSpec, pipe_w: int, parent: int) -> None:
         os.close(alive_w)
         _init(spec, pipe_w, alive_r)
     os.close(alive_r)
-    status = _supervise(init, forward_kernel_signals=False, reap_all=False)
+    status = _supervise(init, reap_all=False)
     code, _ = _status_to_code(status)
     os._exit(code)
 
 
-def _child_main(fn: object, *args: object) -> None:
+def _child_main(fn: Callable[[SessionSpec, int, int], None], *args: Any) -> None:
     """Run ``fn`` in a forked child; never return into the parent's code."""
     try:
-        fn(*args)  # type: ignore[operator]
+        fn(*args)
     except BaseException:
         import traceback
 
@@ -200,7 +201,7 @@ def run_session(spec: SessionSpec) -> Outcome:
             os.close(pipe_r)
             _child_main(_helper, spec, pipe_w, parent)
         os.close(pipe_w)
-        status = _supervise(helper, forward_kernel_signals=False, reap_all=False)
+        status = _supervise(helper, reap_all=False)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         for watched, handler in old_handlers.items():
