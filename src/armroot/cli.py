@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
 import sys
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from armroot import __version__, log
 from armroot.errors import ArmrootError
 
 if TYPE_CHECKING:
+    import argparse
+
     from armroot.commands.manage import EnvStatus
 
 
@@ -58,6 +60,8 @@ VERBS = (
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that verb's subparser is built."""
+    import argparse  # ~20 ms with its parsers: `run` in its plain forms goes without it
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-v", "--verbose", action="store_true", help="show every external command")
     common.add_argument("-q", "--quiet", action="store_true", help="show only errors")
@@ -177,6 +181,46 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_QUICK_FLAGS = {"--host-ca": "host_ca", "-v": "verbose", "--verbose": "verbose"}
+_QUICK_FLAGS |= {"-q": "quiet", "--quiet": "quiet"}
+_QUICK_REPEATED = {"--bind": "bind", "--env": "env"}
+
+
+def quick_parse(before: Sequence[str], command: Sequence[str] | None) -> SimpleNamespace | None:
+    """`run`/`shell` in their plain forms (VERB NAME, options spelled out in full, values as
+    separate words) parsed without argparse, to the same values; None for anything else,
+    which argparse then parses (help, abbreviations, errors)."""
+    if len(before) < 2 or before[0] not in ("run", "shell"):
+        return None
+    if before[0] == "shell" and command is not None:
+        return None
+    values: dict[str, Any] = dict(verbose=False, quiet=False, host_ca=False, workdir=None)
+    values.update(verb=before[0], bind=[], env=[])
+    names: list[str] = []
+    words = iter(before[1:])
+    for word in words:
+        if word in _QUICK_FLAGS:
+            values[_QUICK_FLAGS[word]] = True
+        elif word in _QUICK_REPEATED or word == "--workdir":
+            value = next(words, None)
+            if value is None or value.startswith("-"):
+                return None
+            if word == "--workdir":
+                values["workdir"] = value
+            else:
+                values[_QUICK_REPEATED[word]].append(value)
+        elif word.startswith("-") or names:
+            return None
+        else:
+            names.append(word)
+    if not names:
+        return None
+    values["name"] = names[0]
+    if values["verb"] == "run":
+        values["command"] = []
+    return SimpleNamespace(**values)
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, sort_keys=True))
 
@@ -196,7 +240,7 @@ def _status_dict(s: EnvStatus) -> dict[str, Any]:
     return data
 
 
-def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
+def _dispatch(args: argparse.Namespace | SimpleNamespace, command: list[str] | None) -> int:
     verb = args.verb
     # Each verb imports only what it needs, so `armroot run` starts quickly.
     if verb == "create":
@@ -289,7 +333,7 @@ def _dispatch(args: argparse.Namespace, command: list[str] | None) -> int:
     raise AssertionError(verb)
 
 
-def _images_verbs(args: argparse.Namespace) -> int:
+def _images_verbs(args: argparse.Namespace | SimpleNamespace) -> int:
     from pathlib import Path
 
     from armroot.commands import images as images_cmd
@@ -330,7 +374,7 @@ def _images_verbs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _build_verbs(args: argparse.Namespace, command: list[str] | None) -> int:
+def _build_verbs(args: argparse.Namespace | SimpleNamespace, command: list[str] | None) -> int:
     from pathlib import Path
 
     if args.verb == "boards":
@@ -402,11 +446,13 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
     before, command = _split_command(raw)
-    verb = next((a for a in before if not a.startswith("-")), None)
-    parser = build_parser(verb if verb in VERBS else None)
-    args = parser.parse_args(before)
-    if command is not None and args.verb not in ("run", "build"):
-        parser.error(f"'{args.verb}' takes no command after --")
+    args: argparse.Namespace | SimpleNamespace | None = quick_parse(before, command)
+    if args is None:
+        verb = next((a for a in before if not a.startswith("-")), None)
+        parser = build_parser(verb if verb in VERBS else None)
+        args = parser.parse_args(before)
+        if command is not None and args.verb not in ("run", "build"):
+            parser.error(f"'{args.verb}' takes no command after --")
     if args.verbose:
         log.VERBOSITY.set(log.Verbosity.VERBOSE)
     elif args.quiet:

@@ -116,3 +116,46 @@ def test_store_refuses_places_that_are_not_its_own(
     check_home(fresh)  # a new directory is fine
     (fresh / "envs").mkdir(parents=True)
     check_home(fresh)  # and so is an existing store
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "pi", "--", "true"],
+        ["run", "pi", "--bind", "/a", "--bind", "/b:/c", "--env", "A=1", "--", "uname", "-m"],
+        ["run", "--host-ca", "pi", "--workdir", "/w", "--workdir", "/x", "--", "ls"],
+        ["run", "-v", "pi", "-q", "--env", "B=", "--", "ls"],
+        ["run", "--verbose", "pi", "--quiet", "--host-ca"],
+        ["shell", "pi", "--bind", "/src", "--host-ca"],
+        ["shell", "-q", "pi"],
+        ["run", "pi"],
+    ],
+)
+def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
+    from armroot.cli import quick_parse
+
+    before, command = _split_command(argv)
+    quick = quick_parse(before, command)
+    assert quick is not None
+    assert vars(quick) == vars(build_parser(argv[0]).parse_args(before))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "pi", "ls", "--", "x"],  # a command without -- goes to argparse
+        ["run", "pi", "--bind=/a", "--", "x"],
+        ["run", "pi", "--bi", "/a", "--", "x"],  # abbreviation
+        ["run", "pi", "--env", "--", "x"],  # missing value: argparse reports it
+        ["run", "pi", "--env", "-x", "--", "x"],
+        ["run", "--help"],
+        ["run"],
+        ["-v", "run", "pi", "--", "x"],  # options before the verb
+        ["shell", "pi", "--", "x"],  # argparse-path error: shell takes no command
+        ["list"],
+    ],
+)
+def test_quick_parse_leaves_everything_else_to_argparse(argv: list[str]) -> None:
+    from armroot.cli import quick_parse
+
+    assert quick_parse(*_split_command(argv)) is None
