@@ -58,13 +58,27 @@ VERBS = (
 )
 
 
+NO_ACCEL_HELP = "use the root's own (emulated) compilers, not the native ones"
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``only``, just that verb's subparser is built."""
     import argparse  # ~20 ms with its parsers: `run` in its plain forms goes without it
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-v", "--verbose", action="store_true", help="show every external command")
-    common.add_argument("-q", "--quiet", action="store_true", help="show only errors")
+    # Accepted before and after the verb; the verb's copy must not reset what came before.
+    sub_common = argparse.ArgumentParser(add_help=False)
+    for parser_, default in ((common, False), (sub_common, argparse.SUPPRESS)):
+        parser_.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=default,
+            help="show every external command",
+        )
+        parser_.add_argument(
+            "-q", "--quiet", action="store_true", default=default, help="show only errors"
+        )
 
     parser = argparse.ArgumentParser(
         prog="armroot",
@@ -77,7 +91,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     def add(name: str, help: str) -> Any:
         if only is not None and name != only:
             return _Skipped()
-        return sub.add_parser(name, parents=[common], help=help)
+        return sub.add_parser(name, parents=[sub_common], help=help)
 
     p = add("create", help="create an environment")
     p.add_argument("name")
@@ -126,6 +140,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             action="store_true",
             help="trust the host's CA bundle inside (TLS-intercepting networks)",
         )
+        p.add_argument("--no-accel", action="store_true", help=NO_ACCEL_HELP)
         if verb == "run":
             p.add_argument("command", nargs="*", help="the command (put it after --)")
 
@@ -146,6 +161,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         help="build on a throwaway overlay: the env stays unchanged",
     )
     p.add_argument("--host-ca", action="store_true", help="trust the host's CA bundle inside")
+    p.add_argument("--no-accel", action="store_true", help=NO_ACCEL_HELP)
     p = add("init", help="write a starter armroot.toml")
     p.add_argument("--dir", default=".", help="the project directory (default: .)")
     p = add("boards", help="list the Raspberry Pi boards")
@@ -181,7 +197,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-_QUICK_FLAGS = {"--host-ca": "host_ca", "-v": "verbose", "--verbose": "verbose"}
+_QUICK_FLAGS = {"--host-ca": "host_ca", "--no-accel": "no_accel"}
+_QUICK_FLAGS |= {"-v": "verbose", "--verbose": "verbose"}
 _QUICK_FLAGS |= {"-q": "quiet", "--quiet": "quiet"}
 _QUICK_REPEATED = {"--bind": "bind", "--env": "env"}
 
@@ -195,6 +212,7 @@ def quick_parse(before: Sequence[str], command: Sequence[str] | None) -> SimpleN
     if before[0] == "shell" and command is not None:
         return None
     values: dict[str, Any] = dict(verbose=False, quiet=False, host_ca=False, workdir=None)
+    values.update(no_accel=False)
     values.update(verb=before[0], bind=[], env=[])
     names: list[str] = []
     words = iter(before[1:])
@@ -269,7 +287,13 @@ def _dispatch(args: argparse.Namespace | SimpleNamespace, command: list[str] | N
 
         argv = tuple(command if command is not None else getattr(args, "command", []) or [])
         options = session_cmd.RunOptions(
-            args.name, argv, tuple(args.bind), args.workdir, tuple(args.env), args.host_ca
+            args.name,
+            argv,
+            tuple(args.bind),
+            args.workdir,
+            tuple(args.env),
+            args.host_ca,
+            accel=not args.no_accel,
         )
         if verb == "shell":
             result = session_cmd.shell(args.name, options)
@@ -421,6 +445,7 @@ def _build_verbs(args: argparse.Namespace | SimpleNamespace, command: list[str] 
             args.ephemeral,
             tuple(command or ()),
             args.host_ca,
+            accel=not args.no_accel,
         )
     )
     for artifact in result.artifacts:

@@ -121,6 +121,7 @@ class EnvMeta(NamedTuple):
     armroot_version: str = ""
     board: str | None = None
     source_sha256: str | None = None  # of the downloaded image or tarball
+    gcc_target: dict[str, object] | None = None  # armroot.accel.target.Target, once discovered
 
     def to_json(self) -> str:
         return json.dumps(self._asdict(), indent=2, sort_keys=True) + "\n"
@@ -235,6 +236,13 @@ class Store:
             _raise_exists(meta.name)
         os.rename(staging, target)
         return Env(meta.name, target, meta)
+
+    def save_meta(self, env: Env, meta: EnvMeta) -> None:
+        """Replace an env's metadata atomically (readers see the old or the new file)."""
+        path = env.path / META_FILE
+        temporary = env.path / f".{META_FILE}.{os.getpid()}"
+        temporary.write_text(meta.to_json())
+        os.replace(temporary, path)
 
     def clean_stale(self) -> None:
         """Remove staging and trash directories that no live armroot process holds."""

@@ -29,10 +29,31 @@ def fetch_pinned(url: str, sha256: str, cache: Path) -> Path:
     return target
 
 
-def unpack_fmt(tarball: Path, into: Path) -> Path:
-    """fmt's source tree at ``into``/fmt (the top directory renamed)."""
+# Debian's fmt source drops the bundled Google Test that FMT_TEST=ON builds; this stands in
+# for it (as upstream's test/gtest/CMakeLists.txt does), from Debian's googletest package.
+FMT_GTEST_CMAKE = """\
+set(GT /usr/src/googletest)
+add_library(gtest STATIC ${GT}/googletest/src/gtest-all.cc ${GT}/googlemock/src/gmock-all.cc)
+target_compile_definitions(gtest PUBLIC GTEST_HAS_STD_WSTRING=1)
+target_include_directories(gtest SYSTEM PUBLIC ${GT}/googletest/include ${GT}/googlemock/include)
+target_include_directories(gtest PRIVATE ${GT}/googletest ${GT}/googlemock)
+find_package(Threads REQUIRED)
+target_link_libraries(gtest PUBLIC Threads::Threads)
+"""
+# What FMT_TEST=ON needs in the root (googletest: sources only).
+FMT_TEST_PACKAGES = ("googletest",)
+# googletest 1.16 (trixie) needs C++14; fmt defaults to C++11.
+FMT_TEST_CONFIGURE = ("-DFMT_TEST=ON", "-DFMT_DOC=OFF", "-DCMAKE_CXX_STANDARD=17")
+
+
+def unpack_fmt(tarball: Path, into: Path, with_tests: bool = False) -> Path:
+    """fmt's source tree at ``into``/fmt (the top directory renamed); ``with_tests`` adds the
+    Google Test stand-in FMT_TEST=ON needs."""
     with tarfile.open(tarball) as tar:
         tar.extractall(into, filter="data")
     source = into / "fmtlib-9.1.0+ds1"
     source.rename(into / "fmt")
+    if with_tests:
+        (into / "fmt/test/gtest").mkdir()
+        (into / "fmt/test/gtest/CMakeLists.txt").write_text(FMT_GTEST_CMAKE)
     return into / "fmt"

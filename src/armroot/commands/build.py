@@ -32,6 +32,7 @@ class BuildOptions(NamedTuple):
     ephemeral: bool = False
     command: tuple[str, ...] = ()
     host_ca: bool = False
+    accel: bool = True  # native compilers (armroot.accel) where available
 
 
 class BuildResult(NamedTuple):
@@ -105,10 +106,12 @@ def _board(env: Env, config: configmod.ProjectConfig) -> Board | None:
     return board
 
 
-def _build_dir(env: Env, src: Path) -> Path:
+def _build_dir(env: Env, src: Path, accel: bool) -> Path:
+    """Per project, and per compiler choice: a build configured with the native compilers
+    records their paths, which --no-accel sessions do not have (and the other way round)."""
     slug = re.sub(r"[^A-Za-z0-9._-]", "_", src.name)[:40] or "src"
     digest = hashlib.sha256(str(src).encode()).hexdigest()[:10]
-    path = env.path / "builds" / f"{slug}-{digest}"
+    path = env.path / "builds" / f"{slug}-{digest}{'' if accel else '-emulated'}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -120,8 +123,8 @@ def _script(steps: tuple[tuple[str, ...], ...], quiet: bool, smoke: tuple[str, .
     body = " && ".join(shlex.join(step) for step in steps) or "true"
     log_path = f"{detect.BUILD_DIR}/{LOG_NAME}"
     status = f"{detect.BUILD_DIR}/{STATUS_NAME}"
-    sink = f"> {log_path}" if quiet else f"| tee {log_path}"
-    script = f"( {body} ; echo $? > {status} ) 2>&1 {sink}; s=$(cat {status}); "
+    sink = f"> {log_path} 2>&1" if quiet else f"2>&1 | tee {log_path}"
+    script = f"( {body} ; echo $? > {status} ) {sink}; s=$(cat {status}); "
     if not smoke:
         return script + "exit $s"
     return (
@@ -165,7 +168,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
             )
             if done.installed:
                 log.info(f"installed {', '.join(done.installed)}")
-    build_dir = _build_dir(env, src)
+    build_dir = _build_dir(env, src, options.accel)
     qemu_env: tuple[str, ...] = (f"QEMU_CPU={board.qemu_cpu(arch)}",) if board else ()
     if config.packages and options.ephemeral:
         qemu_env += pkg.detect(env.rootfs).env
@@ -175,14 +178,22 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     # must run there too.
     smoke_inside = config.smoke if options.ephemeral else ()
 
-    def session(argv: tuple[str, ...]) -> int:
+    def session(argv: tuple[str, ...], accel: bool) -> int:
         options_ = RunOptions(
-            env.name, argv, binds, str(src), qemu_env, options.host_ca, options.ephemeral
+            env.name,
+            argv,
+            binds,
+            str(src),
+            qemu_env,
+            options.host_ca,
+            options.ephemeral,
+            accel=accel,
+            board=board.name if board else None,
         )
         return run(options_, store).exit_code
 
     with log.step(f"Building {src.name} in '{env.name}' ({plan.system})"):
-        code = session(("sh", "-c", _script(steps, quiet, smoke_inside)))
+        code = session(("sh", "-c", _script(steps, quiet, smoke_inside)), options.accel)
     if code != 0:
         if quiet:
             log.console().print(_tail(build_dir / LOG_NAME), markup=False, highlight=False)
@@ -199,7 +210,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     elif smoke:
         cpu = board.qemu_cpu(arch) if board else (env.meta.qemu_cpu or "the env's CPU")
         with log.step(f"Smoke test under {cpu}: {smoke}"):
-            smoke_code = session(config.smoke)
+            smoke_code = session(config.smoke, False)
     if smoke and smoke_code != 0:
         raise artmod.ArtifactError(
             f"the smoke test `{smoke}` failed with exit status {smoke_code}",

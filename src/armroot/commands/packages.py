@@ -37,7 +37,10 @@ def _run_all(
     for argv in commands:
         with log.step(" ".join(argv)):
             result = run(
-                RunOptions(name, argv, env=env, host_ca=host_ca, exclusive_for=purpose), store
+                RunOptions(
+                    name, argv, env=env, host_ca=host_ca, exclusive_for=purpose, accel=False
+                ),
+                store,
             )
         if result.exit_code != 0:
             raise ExternalCommandError(
@@ -51,7 +54,7 @@ def missing(name: str, packages: tuple[str, ...], store: Store | None = None) ->
     store = store or Store()
     env = store.get(name)
     adapter = pkg.detect(env.rootfs)
-    result = run(RunOptions(name, adapter.missing(packages), capture=True), store)
+    result = run(RunOptions(name, adapter.missing(packages), capture=True, accel=False), store)
     return tuple(line for line in result.stdout.split() if line)
 
 

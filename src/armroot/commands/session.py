@@ -6,15 +6,19 @@ import contextlib
 import os
 import shlex
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from armroot import arch as archmod
 from armroot import emulation, log
 from armroot.errors import ExternalCommandError, HostError, SandboxError, UsageError
 from armroot.paths import resolve_in_root
+from armroot.sandbox.apply import describe
 from armroot.sandbox.session import run_session
 from armroot.sessionplan import PlanInputs, UserBind, plan
 from armroot.store import Env, Store
+
+if TYPE_CHECKING:
+    from armroot.accel.target import SessionAccel
 
 HOST_CA_CANDIDATES = (
     "/etc/ssl/certs/ca-certificates.crt",
@@ -35,6 +39,8 @@ class RunOptions(NamedTuple):
     ephemeral: bool = False  # changes to the root vanish when the command ends
     capture: bool = False  # collect the command's stdout into RunResult.stdout
     exclusive_for: str | None = None  # hold the env's lock exclusively, for this purpose
+    accel: bool = True  # native compilers first on PATH (armroot.accel), where available
+    board: str | None = None  # the board the native compilers target (default: the env's)
 
 
 class RunResult(NamedTuple):
@@ -102,7 +108,7 @@ def _stdin_terminal() -> str | None:
         return None
 
 
-def plan_inputs(env: Env, options: RunOptions) -> PlanInputs:
+def plan_inputs(env: Env, options: RunOptions, accel: SessionAccel | None = None) -> PlanInputs:
     arch = archmod.by_name(env.meta.arch)
     workdir = options.workdir
     if workdir is None:
@@ -122,10 +128,24 @@ def plan_inputs(env: Env, options: RunOptions) -> PlanInputs:
         host_hosts=_host_file("/etc/hosts"),
         host_ca_bundle=host_ca_bundle() if options.host_ca else None,
         binds=tuple(parse_bind(b) for b in options.binds),
-        env=(*parse_env(options.env), ("ARMROOT_ENV", env.name)),
+        env=(*(accel.env if accel else ()), *parse_env(options.env), ("ARMROOT_ENV", env.name)),
         term=os.environ.get("TERM"),
         console=_stdin_terminal(),
+        extra_ops=accel.ops if accel else (),
     )
+
+
+def _accel(env: Env, options: RunOptions, store: Store) -> SessionAccel | None:
+    from armroot.accel import setup
+    from armroot.accel.target import ProbeError
+
+    def probe(script: str) -> str:
+        probed = run(RunOptions(env.name, ("sh", "-c", script), capture=True, accel=False), store)
+        if probed.exit_code != 0:
+            raise ProbeError(f"its gcc did not answer (exit status {probed.exit_code})")
+        return probed.stdout
+
+    return setup.for_session(env, store, options.board or env.meta.board, probe)
 
 
 def run(options: RunOptions, store: Store | None = None) -> RunResult:
@@ -140,9 +160,10 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
         )
     store = store or Store()
     env = store.get(options.name)
-    spec = plan(plan_inputs(env, options))
+    accel = _accel(env, options, store) if options.accel else None
+    spec = plan(plan_inputs(env, options, accel))
     for op in spec.ops:
-        log.debug(f"mount: {op}")
+        log.debug(f"mount: {describe(op)}")
     log.debug("+ " + shlex.join(spec.argv))
     lock = (
         store.exclusive_lock(env, options.exclusive_for)

@@ -15,7 +15,7 @@ from pathlib import Path
 from armroot.errors import ArmrootError
 from armroot.paths import is_within, resolve_in_root
 from armroot.sandbox import syscalls as sc
-from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, Symlink, Sysfs, Tmpfs
+from armroot.sandbox.ops import Bind, Devpts, File, MountOp, Proc, Symlink, Sysfs, Tmpfs
 
 
 class SetupError(Exception):
@@ -143,6 +143,22 @@ def _apply_bind(root: Path, op: Bind) -> None:
         _remount_readonly(target)
 
 
+SESSION_TMPFS = ("/run/", "/tmp/")
+
+
+def _write_file(root: Path, op: File) -> None:
+    if not op.target.startswith(SESSION_TMPFS):
+        raise SetupError(f"{op.target}: files are written only under {', '.join(SESSION_TMPFS)}")
+    target = _target(root, op.target)
+    _ensure_dir(root, target.parent)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(target, flags, op.mode)
+    try:
+        os.write(fd, op.content.encode())
+    finally:
+        os.close(fd)
+
+
 def _apply(root: Path, op: MountOp) -> None:
     if isinstance(op, Bind):
         _apply_bind(root, op)
@@ -155,6 +171,9 @@ def _apply(root: Path, op: MountOp) -> None:
             raise SetupError(f"{op.target} already exists in the root")
         _ensure_dir(root, target.parent)
         os.symlink(op.link_to, target)
+        return
+    if isinstance(op, File):
+        _write_file(root, op)
         return
     target = _target(root, op.target)
     _ensure_mount_point(root, target, directory=True)
@@ -188,6 +207,8 @@ def describe(op: MountOp) -> str:
         return f"bind {op.source} -> {op.target}"
     if isinstance(op, Symlink):
         return f"symlink {op.target} -> {op.link_to}"
+    if isinstance(op, File):
+        return f"file {op.target} ({len(op.content)} bytes)"
     return f"{type(op).__name__.lower()} {op.target}"
 
 

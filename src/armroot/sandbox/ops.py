@@ -50,7 +50,15 @@ class Symlink(NamedTuple):
     only_if_absent: bool = True
 
 
-MountOp = Bind | Tmpfs | Proc | Sysfs | Devpts | Symlink
+class File(NamedTuple):
+    """Write a new file at ``target``; only under a session tmpfs (/run, /tmp), never the env."""
+
+    target: str
+    content: str
+    mode: int = 0o644
+
+
+MountOp = Bind | Tmpfs | Proc | Sysfs | Devpts | Symlink | File
 
 
 class SessionSpec(NamedTuple):

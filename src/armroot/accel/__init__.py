@@ -1,0 +1,14 @@
+"""Native-speed compilers inside an emulated root.
+
+binfmt_misc sends only ARM binaries to QEMU: a static x86_64 program runs natively even
+inside an ARM root. armroot binds a static clang + lld (the ``ziglang`` wheel's ``zig``)
+read-only into each session behind a tiny static shim (``shim.c``) named cc, gcc, c++, g++,
+ar, ranlib, ld.lld ..., first on PATH. The compiler gets the target defaults of the root's own
+gcc (:mod:`armroot.accel.target`, discovered once per env and checked macro by macro) and the
+root's headers, libraries and crt files; an invocation it cannot handle goes to the root's gcc.
+
+- :mod:`armroot.accel.target`: pure: parse what the root's gcc reports, translate it into
+  clang flags, compare predefined macros, the tool table and the session's mounts.
+- :mod:`armroot.accel.toolchain`: the host side: find zig, build the shim (cached).
+- :mod:`armroot.accel.setup`: decide, for one session, whether and how to accelerate.
+"""

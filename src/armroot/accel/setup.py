@@ -1,0 +1,113 @@
+"""Decide, for one session, whether and how its compilers run natively. The one place that
+reads the root's gcc, the toolchain and the env's metadata together."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable
+
+from armroot import arch as archmod
+from armroot import boards, log
+from armroot.accel import target as tg
+from armroot.accel import toolchain
+from armroot.paths import resolve_in_root
+from armroot.sessionplan import DEFAULT_PATH
+from armroot.store import Env, Store, cache_home
+
+GCC = "/usr/bin/gcc"
+
+
+def gcc_key(env: Env) -> str | None:
+    """Identifies the root's gcc (the file /usr/bin/gcc leads to); None if it has none."""
+    path = resolve_in_root(env.rootfs, GCC)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    inside = "/" + os.path.relpath(path, env.rootfs)
+    return f"{inside}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tuple[str, ...]) -> str:
+    argv = [
+        tools.zig,
+        "clang",
+        f"--target={triple}",
+        f"--sysroot={env.rootfs}",
+        "-resource-dir",
+        os.path.join(tools.directory, "lib"),
+        *flags,
+        "-dM",
+        "-E",
+        "-x",
+        "c",
+        "/dev/null",
+    ]
+    log.debug("+ " + " ".join(argv))
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise ValueError(f"the native compiler refuses the root's target flags: {first}")
+    return done.stdout
+
+
+def discover(
+    env: Env, tools: toolchain.Toolchain, key: str, probe: Callable[[str], str]
+) -> tg.Target:
+    """Ask the root's gcc (``probe`` runs a script inside the root and returns its output)
+    and check the native compiler, given the translated flags, predefines the same ABI."""
+    with log.step(f"Reading the target of '{env.name}''s gcc"):
+        answer = tg.parse_probe(probe(tg.PROBE_SCRIPT))
+    try:
+        flags = tg.clang_flags(answer.triple, answer.cc1_args)
+        clang = tg.parse_macros(_clang_macros(tools, env, answer.triple, flags))
+        problem = tg.compare_macros(answer.macros, clang)
+    except ValueError as exc:
+        flags, problem = (), str(exc)
+    return tg.Target(answer.triple, answer.gcc_version, flags, key, problem)
+
+
+def for_session(
+    env: Env,
+    store: Store,
+    board_name: str | None,
+    probe: Callable[[str], str],
+) -> tg.SessionAccel | None:
+    """The native toolchain's mounts and environment for a session in ``env``, or None (the
+    root's own compilers), saying why when that is not what the user would expect."""
+    gcc = gcc_key(env)
+    if gcc is None:
+        log.debug(f"no {GCC} in '{env.name}': nothing to accelerate")
+        return None
+    try:
+        tools = toolchain.prepare(cache_home())
+    except toolchain.Unavailable as exc:
+        log.warn(f"{exc.message}; using the root's emulated compilers ({exc.hint})")
+        return None
+    # Asked again when the root's gcc, the toolchain or the shim changes.
+    key = f"{gcc}|{os.path.basename(os.path.dirname(tools.shim))}"
+    target = tg.Target.from_dict(env.meta.gcc_target) if env.meta.gcc_target else None
+    if target is None or target.gcc_key != key:
+        try:
+            target = discover(env, tools, key, probe)
+        except tg.ProbeError as exc:
+            log.warn(f"'{env.name}' compiles with its own emulated gcc: {exc}")
+            return None
+        store.save_meta(env, env.meta._replace(gcc_target=target.to_dict()))
+        if target.problem:
+            log.warn(f"'{env.name}' compiles with its own emulated gcc: {target.problem}")
+    if target.problem:
+        log.debug(f"'{env.name}' compiles with its own emulated gcc: {target.problem}")
+        return None
+    board = boards.by_name(board_name) if board_name else None
+    sixty_four = archmod.by_name(env.meta.arch).elf_class == 64
+    flags = tg.with_board(target.flags, board, sixty_four)
+    tool_list = tg.tools(
+        target.triple, target.gcc_version, lambda p: resolve_in_root(env.rootfs, p).is_file()
+    )
+    verbose = log.VERBOSITY.get() >= log.Verbosity.VERBOSE
+    log.debug(f"native compilers for {target.triple}: {' '.join(flags)}")
+    return tg.session(
+        tools.directory, tools.shim, target.triple, flags, tool_list, verbose, DEFAULT_PATH
+    )

@@ -1,0 +1,112 @@
+"""The host side of native compilers: find zig, check it runs, build the shim (cached)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+from armroot import log
+from armroot.errors import HostError
+
+ZIG_HINT = (
+    "install it into armroot's Python environment (pip install 'ziglang==0.17.1'), set "
+    "ARMROOT_ZIG to a static x86_64 zig, or pass --no-accel"
+)
+SHIM_FLAGS = (
+    "-target",
+    "x86_64-linux-none",
+    "-nostdlib",
+    "-ffreestanding",
+    "-fno-builtin",
+    "-fno-stack-protector",
+    "-static",
+    "-Os",
+)
+
+
+class Unavailable(HostError):
+    """Native compilers cannot be used on this host; sessions use the root's own."""
+
+
+class Toolchain(NamedTuple):
+    zig: str  # the static x86_64 zig binary
+    directory: str  # its directory (with lib/: clang's resource headers, zig's own files)
+    shim: str  # the built shim
+
+
+def find_zig() -> str:
+    """The zig binary: ARMROOT_ZIG, else the ``ziglang`` package's."""
+    configured = os.environ.get("ARMROOT_ZIG")
+    if configured:
+        if not os.path.isfile(configured):
+            raise Unavailable(f"ARMROOT_ZIG={configured} does not exist", ZIG_HINT)
+        return os.path.realpath(configured)
+    import importlib.util
+
+    spec = importlib.util.find_spec("ziglang")
+    if spec is None or not spec.submodule_search_locations:
+        raise Unavailable("native compilers need the ziglang package, which is missing", ZIG_HINT)
+    zig = Path(next(iter(spec.submodule_search_locations))) / "zig"
+    if not zig.is_file():
+        raise Unavailable(f"the ziglang package has no zig binary ({zig})", ZIG_HINT)
+    return str(zig.resolve())
+
+
+def check_host() -> None:
+    machine = platform.machine().lower()
+    if machine not in ("x86_64", "amd64"):
+        raise Unavailable(
+            f"native compilers are x86_64 programs; this host is {machine}",
+            "on an ARM64 host, arm64 roots already run their gcc natively; 32-bit roots use "
+            "QEMU's emulated gcc (or pass --no-accel to say so)",
+        )
+
+
+def _shim_source() -> bytes:
+    return resources.files("armroot.accel").joinpath("shim.c").read_bytes()
+
+
+def prepare(cache: Path) -> Toolchain:
+    """The toolchain, with the shim built into ``cache`` once per zig and shim source."""
+    check_host()
+    zig = find_zig()
+    st = os.stat(zig)
+    if not st.st_mode & 0o111:
+        raise Unavailable(f"{zig} is not executable", ZIG_HINT)
+    source = _shim_source()
+    key = hashlib.sha256(
+        source + f"\0{zig}\0{st.st_size}\0{st.st_mtime_ns}".encode() + " ".join(SHIM_FLAGS).encode()
+    ).hexdigest()[:16]
+    directory = cache / "accel" / f"shim-{key}"
+    shim = directory / "armroot-shim"
+    toolchain = Toolchain(zig, os.path.dirname(zig), str(shim))
+    if shim.is_file():
+        return toolchain
+    directory.mkdir(parents=True, exist_ok=True)
+    work = directory / f".build-{os.getpid()}"
+    work.mkdir(exist_ok=True)
+    try:
+        (work / "shim.c").write_bytes(source)
+        argv = [zig, "cc", *SHIM_FLAGS, "-o", str(work / "armroot-shim"), str(work / "shim.c")]
+        log.debug("+ " + " ".join(argv))
+        env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(work / "zig-cache"))
+        env["ZIG_LOCAL_CACHE_DIR"] = env["ZIG_GLOBAL_CACHE_DIR"]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise Unavailable(f"{zig} cannot run here ({exc})", ZIG_HINT) from exc
+        if done.returncode != 0:
+            first = (done.stderr.strip().splitlines() or ["no message"])[0]
+            raise Unavailable(f"{zig} could not build armroot's compiler shim: {first}", ZIG_HINT)
+        os.chmod(work / "armroot-shim", 0o755)
+        os.replace(work / "armroot-shim", shim)
+    finally:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    return toolchain

@@ -1,0 +1,199 @@
+"""Native compilers inside emulated roots (armroot.accel), on real roots and real fmt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import ARMAttributesSection
+
+from armroot import elfinfo
+from tests.helpers import armroot
+from tests.integration.conftest import ArmEnv, cache_dir
+from tests.integration.workloads import (
+    FMT_SHA256,
+    FMT_TEST_CONFIGURE,
+    FMT_TEST_PACKAGES,
+    FMT_URL,
+    fetch_pinned,
+    unpack_fmt,
+)
+
+pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network]
+
+# The lighter of fmt's tests: Google Test and the fmt library are built in full either way.
+FMT_TESTS = ("args-test", "assert-test", "color-test", "gtest-extra-test")
+# ARM build attributes that say what a binary is built for (not how well it is optimised).
+TARGET_TAGS = (
+    "TAG_CPU_ARCH",
+    "TAG_CPU_ARCH_PROFILE",
+    "TAG_ARM_ISA_USE",
+    "TAG_FP_ARCH",
+    "TAG_ADVANCED_SIMD_ARCH",
+    "TAG_ABI_VFP_ARGS",
+    "TAG_ABI_PCS_WCHAR_T",
+    "TAG_ABI_ENUM_SIZE",
+)
+HELLO = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
+
+
+def _arm_attributes(path: Path) -> dict[str, object]:
+    with path.open("rb") as stream:
+        section = ELFFile(stream).get_section_by_name(".ARM.attributes")
+        if not isinstance(section, ARMAttributesSection):
+            return {}
+        found: dict[str, object] = {}
+        for sub in section.iter_subsections():
+            for subsub in sub.iter_subsubsections():
+                for attribute in subsub.iter_attributes():
+                    found[attribute.tag] = attribute.value
+        return {tag: found.get(tag) for tag in TARGET_TAGS}
+
+
+def _fmt_project(tmp_path: Path, env: ArmEnv) -> Path:
+    src = unpack_fmt(
+        fetch_pinned(FMT_URL, FMT_SHA256, cache_dir() / "sources"), tmp_path, with_tests=True
+    )
+    configure = ["cmake", "-S", ".", "-B", "/build", "-DCMAKE_BUILD_TYPE=Release"]
+    configure += FMT_TEST_CONFIGURE
+    targets = " ".join(FMT_TESTS)
+    regex = "|".join(f"^{t}$" for t in FMT_TESTS)
+    build = (
+        f"cmake --build /build --target {targets} -- -j2 && "
+        f"cd /build && ctest --output-on-failure -R '{regex}'"
+    )
+    (src / "armroot.toml").write_text(
+        f'[env]\nname = "{env.name}"\npackages = {json.dumps(list(FMT_TEST_PACKAGES))}\n'
+        f"[build]\nconfigure = {json.dumps(configure)}\n"
+        f'build = ["sh", "-c", {json.dumps(build)}]\nartifacts = ["bin/args-test"]\n'
+    )
+    return src
+
+
+def _build_dir(env: ArmEnv, emulated: bool) -> Path:
+    dirs = [
+        d
+        for d in (env.home / "envs" / env.name / "builds").iterdir()
+        if d.name.startswith("fmt-") and d.name.endswith("-emulated") == emulated
+    ]
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["arm64", "armhf"])
+def test_fmt_tests_pass_built_natively_and_emulated_with_the_same_target(
+    arch: str, shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs[arch]
+    src = _fmt_project(tmp_path, env)
+    results = {}
+    for mode in ("accel", "no-accel"):
+        flags = ["--no-accel"] if mode == "no-accel" else []
+        out = tmp_path / f"out-{mode}"
+        proc = armroot(
+            "build", "--ephemeral", "--src", str(src), "--out", str(out), *flags,
+            home=env.home, timeout=3000,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        build_dir = _build_dir(env, emulated=mode == "no-accel")
+        log = (build_dir / "armroot-build.log").read_text()
+        assert f"100% tests passed, 0 tests failed out of {len(FMT_TESTS)}" in log, log[-3000:]
+        # The compiler the build recorded: the native clang, or the root's own gcc.
+        cache = (build_dir / "CMakeCache.txt").read_text()
+        compiler = next(
+            line.split("=", 1)[1] for line in cache.splitlines()
+            if line.startswith("CMAKE_CXX_COMPILER:")
+        )  # fmt: skip
+        compiler_cmake = next((build_dir / "CMakeFiles").glob("*/CMakeCXXCompiler.cmake"))
+        identity = compiler_cmake.read_text()
+        results[mode] = (out / "args-test", build_dir)
+        if mode == "accel":
+            assert compiler == "/run/armroot/accel/bin/c++"
+            assert 'set(CMAKE_CXX_COMPILER_ID "Clang")' in identity
+        else:
+            assert compiler == "/usr/bin/c++"
+            assert 'set(CMAKE_CXX_COMPILER_ID "GNU")' in identity
+    native, native_dir = results["accel"]
+    emulated, emulated_dir = results["no-accel"]
+    assert elfinfo.read(native) == elfinfo.read(emulated)
+    assert elfinfo.read(native).arch() is not None
+    assert elfinfo.read(native).arch().name == arch  # type: ignore[union-attr]
+    if arch == "armhf":
+        assert _arm_attributes(native) == _arm_attributes(emulated)
+        objects = sorted((native_dir / "CMakeFiles/fmt.dir/src").glob("*.o"))
+        assert objects
+        for obj in objects:
+            twin = emulated_dir / obj.relative_to(native_dir)
+            assert _arm_attributes(obj) == _arm_attributes(twin), obj.name
+
+
+@pytest.mark.parametrize("arch", ["arm64", "armhf"])
+def test_compilers_run_natively_and_gcc_only_flags_fall_back(
+    arch: str, shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs[arch]
+    work = tmp_path / "w"
+    work.mkdir()
+    (work / "hello.c").write_text(HELLO)
+    script = (
+        "cd /w && cc -O2 -o native hello.c && ./native && "
+        # clang knows no -fno-tree-pre: that one invocation goes to the root's gcc
+        "cc -O2 -fno-tree-pre -o fallback hello.c && ./fallback && "
+        # a gcc plugin flag never reaches clang
+        "gcc -fplugin=nonexistent -c hello.c -o plugin.o; "
+        "readelf -p .comment native fallback; command -v cc; echo CC=$CC CXX=$CXX; "
+        "/usr/bin/gcc -dumpversion"
+    )
+    proc = armroot(
+        "run", "-v", env.name, "--bind", f"{work}:/w", "--", "sh", "-c", script, home=env.home
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("hello") == 2
+    # The native build carries clang's mark; the fallback build only gcc's.
+    native_comment, fallback_comment = proc.stdout.split("String dump of section '.comment'")[1:]
+    assert "clang version" in native_comment
+    assert "clang version" not in fallback_comment and "GCC:" in fallback_comment
+    assert "armroot accel: cc -> the root's /usr/bin/cc (native compiler failed" in proc.stderr
+    assert "'-fno-tree-pre'" in proc.stderr
+    assert "gcc -> the root's /usr/bin/gcc (gcc-only argument -fplugin=nonexistent)" in proc.stderr
+    assert "/run/armroot/accel/bin/cc" in proc.stdout
+    assert "CC=/run/armroot/accel/bin/cc CXX=/run/armroot/accel/bin/c++" in proc.stdout
+
+
+@pytest.mark.parametrize("arch", ["arm64"])
+def test_no_accel_leaves_the_roots_own_compilers(arch: str, shared_envs: dict[str, ArmEnv]) -> None:
+    env = shared_envs[arch]
+    proc = armroot(
+        "run", env.name, "--no-accel", "--", "sh", "-c",
+        "command -v cc; echo CC=${CC:-unset}; ls /run/armroot 2>&1; true",
+        home=env.home,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "/usr/bin/cc" and lines[1] == "CC=unset"
+    assert "No such file" in lines[2]
+
+
+def test_missing_or_broken_zig_is_one_line_then_emulated_compilers(
+    shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs["arm64"]
+    broken = tmp_path / "zig"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    for zig, expected in (
+        (str(tmp_path / "absent"), f"ARMROOT_ZIG={tmp_path / 'absent'} does not exist"),
+        (str(broken), "could not build armroot's compiler shim"),
+    ):
+        proc = armroot(
+            "run", env.name, "--", "sh", "-c", "command -v cc",
+            home=env.home, env={"ARMROOT_ZIG": zig},
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == "/usr/bin/cc"
+        warnings = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert len(warnings) == 1, proc.stderr
+        assert expected in warnings[0] and "--no-accel" in warnings[0]
