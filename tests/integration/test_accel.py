@@ -13,9 +13,10 @@ from armroot import elfinfo
 from tests.helpers import armroot
 from tests.integration.conftest import ArmEnv, cache_dir
 from tests.integration.workloads import (
+    FMT_GTEST_SYSTEM,
+    FMT_GTEST_SYSTEM_PACKAGES,
     FMT_SHA256,
     FMT_TEST_CONFIGURE,
-    FMT_TEST_PACKAGES,
     FMT_URL,
     fetch_pinned,
     unpack_fmt,
@@ -23,7 +24,8 @@ from tests.integration.workloads import (
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network]
 
-# The lighter of fmt's tests: Google Test and the fmt library are built in full either way.
+# The lighter of fmt's tests (all of them: bench/compile.py W2); the fmt library is built in
+# full either way.
 FMT_TESTS = ("args-test", "assert-test", "color-test", "gtest-extra-test")
 # ARM build attributes that say what a binary is built for (not how well it is optimised).
 TARGET_TAGS = (
@@ -54,7 +56,7 @@ def _arm_attributes(path: Path) -> dict[str, object]:
 
 def _fmt_project(tmp_path: Path, env: ArmEnv) -> Path:
     src = unpack_fmt(
-        fetch_pinned(FMT_URL, FMT_SHA256, cache_dir() / "sources"), tmp_path, with_tests=True
+        fetch_pinned(FMT_URL, FMT_SHA256, cache_dir() / "sources"), tmp_path, FMT_GTEST_SYSTEM
     )
     configure = ["cmake", "-S", ".", "-B", "/build", "-DCMAKE_BUILD_TYPE=Release"]
     configure += FMT_TEST_CONFIGURE
@@ -65,7 +67,7 @@ def _fmt_project(tmp_path: Path, env: ArmEnv) -> Path:
         f"cd /build && ctest --output-on-failure -R '{regex}'"
     )
     (src / "armroot.toml").write_text(
-        f'[env]\nname = "{env.name}"\npackages = {json.dumps(list(FMT_TEST_PACKAGES))}\n'
+        f'[env]\nname = "{env.name}"\npackages = {json.dumps(list(FMT_GTEST_SYSTEM_PACKAGES))}\n'
         f"[build]\nconfigure = {json.dumps(configure)}\n"
         f'build = ["sh", "-c", {json.dumps(build)}]\nartifacts = ["bin/args-test"]\n'
     )

@@ -29,9 +29,10 @@ def fetch_pinned(url: str, sha256: str, cache: Path) -> Path:
     return target
 
 
-# Debian's fmt source drops the bundled Google Test that FMT_TEST=ON builds; this stands in
-# for it (as upstream's test/gtest/CMakeLists.txt does), from Debian's googletest package.
-FMT_GTEST_CMAKE = """\
+# Debian's fmt source drops the bundled Google Test that FMT_TEST=ON builds; these stand in
+# for upstream's test/gtest/CMakeLists.txt. The bench builds Google Test from the sources of
+# Debian's googletest package, as upstream fmt builds its bundled copy (more C++ to compile).
+FMT_GTEST_FROM_SOURCES = """\
 set(GT /usr/src/googletest)
 add_library(gtest STATIC ${GT}/googletest/src/gtest-all.cc ${GT}/googlemock/src/gmock-all.cc)
 target_compile_definitions(gtest PUBLIC GTEST_HAS_STD_WSTRING=1)
@@ -40,20 +41,39 @@ target_include_directories(gtest PRIVATE ${GT}/googletest ${GT}/googlemock)
 find_package(Threads REQUIRED)
 target_link_libraries(gtest PUBLIC Threads::Threads)
 """
-# What FMT_TEST=ON needs in the root (googletest: sources only).
-FMT_TEST_PACKAGES = ("googletest",)
+FMT_GTEST_FROM_SOURCES_PACKAGES = ("googletest",)
+# The tests link Debian's built Google Test (libgtest-dev, libgmock-dev): fmt itself is what
+# they compile, which keeps the emulated builds within the suite's time.
+FMT_GTEST_SYSTEM = """\
+find_package(GTest REQUIRED)
+add_library(gtest INTERFACE)
+target_link_libraries(gtest INTERFACE GTest::gmock GTest::gtest)
+"""
+FMT_GTEST_SYSTEM_PACKAGES = ("libgtest-dev", "libgmock-dev")
 # googletest 1.16 (trixie) needs C++14; fmt defaults to C++11.
 FMT_TEST_CONFIGURE = ("-DFMT_TEST=ON", "-DFMT_DOC=OFF", "-DCMAKE_CXX_STANDARD=17")
 
 
-def unpack_fmt(tarball: Path, into: Path, with_tests: bool = False) -> Path:
-    """fmt's source tree at ``into``/fmt (the top directory renamed); ``with_tests`` adds the
-    Google Test stand-in FMT_TEST=ON needs."""
+def unpack_fmt(tarball: Path, into: Path, gtest: str | None = None) -> Path:
+    """fmt's source tree at ``into``/fmt (the top directory renamed); ``gtest`` (one of the
+    FMT_GTEST_* texts) stands in for the Google Test FMT_TEST=ON needs."""
     with tarfile.open(tarball) as tar:
         tar.extractall(into, filter="data")
     source = into / "fmtlib-9.1.0+ds1"
     source.rename(into / "fmt")
-    if with_tests:
+    if gtest is not None:
         (into / "fmt/test/gtest").mkdir()
-        (into / "fmt/test/gtest/CMakeLists.txt").write_text(FMT_GTEST_CMAKE)
+        (into / "fmt/test/gtest/CMakeLists.txt").write_text(gtest)
     return into / "fmt"
+
+
+ZLIB_URL = "http://deb.debian.org/debian/pool/main/z/zlib/zlib_1.3.dfsg+really1.3.1.orig.tar.gz"
+ZLIB_SHA256 = "60dd315c07f616887caa029408308a018ace66e3d142726a97db164b3b8f69fb"
+
+
+def unpack_zlib(tarball: Path, into: Path) -> Path:
+    """zlib's source tree at ``into``/zlib (its shell configure script: bench.md W3)."""
+    with tarfile.open(tarball) as tar:
+        tar.extractall(into, filter="data")
+    (into / "zlib-1.3.1").rename(into / "zlib")
+    return into / "zlib"

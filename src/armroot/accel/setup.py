@@ -4,7 +4,6 @@ reads the root's gcc, the toolchain and the env's metadata together."""
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 
 from armroot import arch as archmod
@@ -45,6 +44,8 @@ def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tupl
         "/dev/null",
     ]
     log.debug("+ " + " ".join(argv))
+    import subprocess  # only when an env's target is first read
+
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no message"])[0]

@@ -1,12 +1,13 @@
-"""The host side of native compilers: find zig, check it runs, build the shim (cached)."""
+"""The host side of native compilers: find zig, check it runs, build the shim (cached).
+
+On every accelerated session's path: what only building the shim needs (subprocess, shutil)
+is imported there.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
-import subprocess
-from importlib import resources
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -58,7 +59,7 @@ def find_zig() -> str:
 
 
 def check_host() -> None:
-    machine = platform.machine().lower()
+    machine = os.uname().machine.lower()
     if machine not in ("x86_64", "amd64"):
         raise Unavailable(
             f"native compilers are x86_64 programs; this host is {machine}",
@@ -68,7 +69,7 @@ def check_host() -> None:
 
 
 def _shim_source() -> bytes:
-    return resources.files("armroot.accel").joinpath("shim.c").read_bytes()
+    return Path(__file__).with_name("shim.c").read_bytes()
 
 
 def prepare(cache: Path) -> Toolchain:
@@ -79,9 +80,8 @@ def prepare(cache: Path) -> Toolchain:
     if not st.st_mode & 0o111:
         raise Unavailable(f"{zig} is not executable", ZIG_HINT)
     source = _shim_source()
-    key = hashlib.sha256(
-        source + f"\0{zig}\0{st.st_size}\0{st.st_mtime_ns}".encode() + " ".join(SHIM_FLAGS).encode()
-    ).hexdigest()[:16]
+    made_by = f"\0{zig}\0{st.st_size}\0{st.st_mtime_ns}\0{' '.join(SHIM_FLAGS)}".encode()
+    key = f"{zlib.crc32(source + made_by):08x}{len(source):05x}"
     directory = cache / "accel" / f"shim-{key}"
     shim = directory / "armroot-shim"
     toolchain = Toolchain(zig, os.path.dirname(zig), str(shim))
@@ -94,6 +94,8 @@ def prepare(cache: Path) -> Toolchain:
         (work / "shim.c").write_bytes(source)
         argv = [zig, "cc", *SHIM_FLAGS, "-o", str(work / "armroot-shim"), str(work / "shim.c")]
         log.debug("+ " + " ".join(argv))
+        import subprocess
+
         env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(work / "zig-cache"))
         env["ZIG_LOCAL_CACHE_DIR"] = env["ZIG_GLOBAL_CACHE_DIR"]
         try:
