@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -199,7 +200,8 @@ def census(env_name: str, work: Path) -> tuple[float, list[tuple[str, int, float
         f"build = {json.dumps(['sh', '-c', w.build.format(build='/build')])}\n"
     )
     trace = work / "trace"
-    argv = ["strace", "-f", "-q", "-ttt", "-e", "trace=execve,fork,vfork,clone,clone3"]
+    argv = ["strace", "-f", "-q", "-ttt", "--pidns-translation"]
+    argv += ["-e", "trace=execve,fork,vfork,clone,clone3"]
     argv += ["-e", "signal=none", "-o", str(trace)]
     argv += [*ARMROOT, "build", env_name, "-q", "--src", str(src)]
     start = time.monotonic()
@@ -229,7 +231,10 @@ def own_times(text: str) -> list[tuple[str, int, float]]:
         if rest.startswith("<..."):
             rest = pending.pop(pid, "").replace("<unfinished ...>", "") + rest
         call = rest.split("(", 1)[0]
-        result = rest.rsplit("=", 1)[-1].strip().split()[0] if "=" in rest else ""
+        # "= 2 /* 20418 in strace's PID NS */": the session's number, then strace's
+        returned = rest.rsplit(") = ", 1)[-1] if ") = " in rest else ""
+        translated = re.search(r"/\* (\d+) in strace's PID NS \*/", returned)
+        result = translated.group(1) if translated else (returned.split() or [""])[0]
         if call == "execve" and result == "0":
             program[pid] = os.path.basename(rest.split('"', 2)[1])
         elif call in ("fork", "vfork", "clone", "clone3") and result.isdigit():
@@ -238,6 +243,7 @@ def own_times(text: str) -> list[tuple[str, int, float]]:
             else:
                 children.setdefault(pid, []).append(result)
                 born.setdefault(result, stamp)
+                program.setdefault(result, program.get(pid, "?"))  # until it execs
     end = max(died.values(), default=0.0)
     totals: dict[str, list[float]] = {}
     for pid, start in born.items():
@@ -292,7 +298,10 @@ def main() -> int:
                         result = result._replace(note=f"{result.note} (log: {saved})")
                 results[(w.name, contender)] = result
                 print(f"{w.name} {contender}: {result.seconds:.1f} s {result.note}", flush=True)
-        traced, rows = census(args.env, Path(tempfile.mkdtemp())) if args.census else (0.0, [])
+        traced, rows = 0.0, list[tuple[str, int, float]]()
+        if args.census:
+            with tempfile.TemporaryDirectory(prefix="bench-census-") as tmp:
+                traced, rows = census(args.env, Path(tmp))
     finally:
         for name in set(os.listdir(builds)) - before if builds.is_dir() else ():
             safe_remove(builds / name)

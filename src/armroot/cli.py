@@ -330,6 +330,11 @@ def _dispatch(args: argparse.Namespace | SimpleNamespace, command: list[str] | N
             for key, value in _status_dict(s).items():
                 if key == "size_bytes":
                     value = _human_size(int(value))
+                if key == "gcc_target" and isinstance(value, dict):
+                    key = "native target"
+                    value = value.get("problem") or " ".join(
+                        [str(value.get("triple")), *map(str, value.get("flags") or ())]
+                    )
                 if value not in (None, {}, ""):
                     print(f"{key + ':':<16} {value}")
         return 0

@@ -43,10 +43,9 @@ def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tupl
         "c",
         "/dev/null",
     ]
-    log.debug("+ " + " ".join(argv))
-    import subprocess  # only when an env's target is first read
+    from armroot import run  # only when an env's target is first read
 
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    done = run.run(argv, check=False, capture=True)
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no message"])[0]
         raise ValueError(f"the native compiler refuses the root's target flags: {first}")

@@ -11,7 +11,6 @@ import zlib
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import log
 from armroot.errors import HostError
 
 ZIG_HINT = (
@@ -93,15 +92,14 @@ def prepare(cache: Path) -> Toolchain:
     try:
         (work / "shim.c").write_bytes(source)
         argv = [zig, "cc", *SHIM_FLAGS, "-o", str(work / "armroot-shim"), str(work / "shim.c")]
-        log.debug("+ " + " ".join(argv))
-        import subprocess
-
         env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(work / "zig-cache"))
         env["ZIG_LOCAL_CACHE_DIR"] = env["ZIG_GLOBAL_CACHE_DIR"]
+        from armroot import run
+
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise Unavailable(f"{zig} cannot run here ({exc})", ZIG_HINT) from exc
+            done = run.run(argv, check=False, capture=True, env=env)
+        except OSError as exc:
+            raise Unavailable(f"{zig} cannot run here ({exc.strerror or exc})", ZIG_HINT) from exc
         if done.returncode != 0:
             first = (done.stderr.strip().splitlines() or ["no message"])[0]
             raise Unavailable(f"{zig} could not build armroot's compiler shim: {first}", ZIG_HINT)

@@ -154,7 +154,9 @@ def _write_file(root: Path, op: File) -> None:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(target, flags, op.mode)
     try:
-        os.write(fd, op.content.encode())
+        data = memoryview(op.content.encode())
+        while data:
+            data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
 
