@@ -121,3 +121,11 @@ def default_emulation(arch: Arch, level: CpuLevel | None) -> Emulation:
     if level is CpuLevel.V6:
         return Emulation("arm1176", "armv6l")
     return Emulation("cortex-a7", "armv7l")
+
+
+def uname_machine(arch: Arch, qemu_cpu: str | None) -> str:
+    """What `uname -m` says in a root of ``arch`` under QEMU's ``qemu_cpu`` (qemu-user 7.2:
+    ARMv5 and ARMv6 cores name themselves, every later 32-bit one is armv7l)."""
+    if arch.elf_machine == EM_AARCH64:
+        return "aarch64"
+    return {"arm926": "armv5tejl", "arm1176": "armv6l"}.get(qemu_cpu or "", "armv7l")

@@ -199,3 +199,64 @@ def test_missing_or_broken_zig_is_one_line_then_emulated_compilers(
         warnings = [line for line in proc.stderr.splitlines() if line.strip()]
         assert len(warnings) == 1, proc.stderr
         assert expected in warnings[0] and "--no-accel" in warnings[0]
+
+
+CMAKE_OWN_PATHS = (
+    "CMAKE_COMMAND:INTERNAL",
+    "CMAKE_CTEST_COMMAND:INTERNAL",
+    "CMAKE_CPACK_COMMAND:INTERNAL",
+    "CMAKE_ROOT:INTERNAL",
+)
+
+
+def _cache_entries(build_dir: Path, src: Path) -> dict[str, str]:
+    entries = {}
+    for line in (build_dir / "CMakeCache.txt").read_text().splitlines():
+        if line and not line.startswith(("#", "//")) and "=" in line:
+            key, value = line.split("=", 1)
+            entries[key] = value.replace(str(src), "SRC")
+    return entries
+
+
+@pytest.mark.parametrize("arch", ["arm64", "armhf"])
+def test_native_cmake_gives_what_the_roots_emulated_cmake_gives(
+    arch: str, shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs[arch]
+    tarball = fetch_pinned(FMT_URL, FMT_SHA256, cache_dir() / "sources")
+    configure = ["cmake", "-S", ".", "-B", "/build", "-DCMAKE_BUILD_TYPE=Release"]
+    configure += ["-DFMT_TEST=OFF", "-DFMT_DOC=OFF", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON"]
+    built = {}
+    for native in ("1", "0"):  # same-length source paths: objects compare byte for byte
+        src = unpack_fmt(tarball, tmp_path / f"cmake-{native}")
+        (src / "armroot.toml").write_text(
+            f"[build]\nconfigure = {json.dumps(configure)}\n"
+            'build = ["cmake", "--build", "/build", "--", "-j2"]\n'
+        )
+        proc = armroot(
+            "build", env.name, "--src", str(src),
+            home=env.home, env={"ARMROOT_NATIVE_CMAKE": native}, timeout=1800,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        build_dir = next(
+            d for d in (env.home / "envs" / env.name / "builds").iterdir()
+            if str(src) in (d / "CMakeCache.txt").read_text()
+        )  # fmt: skip
+        built[native] = (build_dir, src)
+    (n_dir, n_src), (e_dir, e_src) = built["1"], built["0"]
+    native_cache, emulated_cache = _cache_entries(n_dir, n_src), _cache_entries(e_dir, e_src)
+    assert native_cache["CMAKE_COMMAND:INTERNAL"] == "/run/armroot/cmake/bin/cmake"
+    assert emulated_cache["CMAKE_COMMAND:INTERNAL"] == "/usr/bin/cmake"
+    for key in CMAKE_OWN_PATHS:
+        del native_cache[key], emulated_cache[key]
+    assert native_cache == emulated_cache
+    system = sorted(n_dir.glob("CMakeFiles/*/CMakeSystem.cmake"))[0]
+    machine = {"arm64": "aarch64", "armhf": "armv7l"}[arch]
+    assert f'set(CMAKE_HOST_SYSTEM_PROCESSOR "{machine}")' in system.read_text()
+    assert system.read_text() == (e_dir / system.relative_to(n_dir)).read_text()
+    commands = [
+        json.loads((d / "compile_commands.json").read_text().replace(str(s), "SRC"))
+        for d, s in ((n_dir, n_src), (e_dir, e_src))
+    ]
+    assert commands[0] == commands[1] and commands[0]
+    assert (n_dir / "libfmt.a").read_bytes() == (e_dir / "libfmt.a").read_bytes()

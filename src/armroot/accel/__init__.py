@@ -9,6 +9,9 @@ root's headers, libraries and crt files; an invocation it cannot handle goes to 
 
 - :mod:`armroot.accel.target`: pure: parse what the root's gcc reports, translate it into
   clang flags, compare predefined macros, the tool table and the session's mounts.
-- :mod:`armroot.accel.toolchain`: the host side: find zig, build the shim (cached).
+- :mod:`armroot.accel.toolchain`: the host side: find zig, build the shim and the uname
+  preload (cached).
+- :mod:`armroot.accel.cmake`: a native cmake of the root's exact version, run with the
+  host's loader, the root's own modules and uname answering as the board.
 - :mod:`armroot.accel.setup`: decide, for one session, whether and how to accelerate.
 """

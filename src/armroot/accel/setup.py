@@ -101,13 +101,42 @@ def for_session(
         log.debug(f"'{env.name}' compiles with its own emulated gcc: {target.problem}")
         return None
     board = boards.by_name(board_name) if board_name else None
-    sixty_four = archmod.by_name(env.meta.arch).elf_class == 64
-    flags = tg.with_board(target.flags, board, sixty_four)
+    arch = archmod.by_name(env.meta.arch)
+    flags = tg.with_board(target.flags, board, arch.elf_class == 64)
     tool_list = tg.tools(
         target.triple, target.gcc_version, lambda p: resolve_in_root(env.rootfs, p).is_file()
     )
     verbose = log.VERBOSITY.get() >= log.Verbosity.VERBOSE
     log.debug(f"native compilers for {target.triple}: {' '.join(flags)}")
+    qemu_cpu = board.qemu_cpu(arch) if board else env.meta.qemu_cpu
+    parts = _native_cmake(env, tools, archmod.uname_machine(arch, qemu_cpu))
     return tg.session(
-        tools.directory, tools.shim, target.triple, flags, tool_list, verbose, DEFAULT_PATH
+        tools.directory,
+        tools.shim,
+        target.triple,
+        flags,
+        tool_list,
+        verbose,
+        DEFAULT_PATH,
+        parts,
+    )
+
+
+def _native_cmake(env: Env, tools: toolchain.Toolchain, machine: str) -> tg.NativeCmakeParts | None:
+    """The native cmake's parts, or None: the root's cmake then runs under QEMU (set
+    ARMROOT_NATIVE_CMAKE=0 to choose that)."""
+    if os.environ.get("ARMROOT_NATIVE_CMAKE", "1") == "0":
+        return None
+    from armroot.accel import cmake
+
+    try:
+        native = cmake.prepare(env.rootfs, cache_home())
+    except toolchain.Unavailable as exc:
+        log.warn(f"{exc.message}; {exc.hint}")
+        return None
+    if native is None:
+        return None
+    log.debug(f"native cmake {native.version} ({native.bin_dir})")
+    return tg.NativeCmakeParts(
+        native.bin_dir, native.host_lib, tools.uname_preload, native.share_name, machine
     )

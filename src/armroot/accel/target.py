@@ -21,6 +21,12 @@ ACCEL_INSIDE = "/run/armroot/accel"
 BIN_INSIDE = f"{ACCEL_INSIDE}/bin"  # first on PATH
 SHIM_INSIDE = f"{ACCEL_INSIDE}/armroot-shim"
 CONFIG_INSIDE = f"{ACCEL_INSIDE}/config"  # read by the shim; keep in step with shim.c
+# Native cmake (armroot.accel.cmake)
+CMAKE_INSIDE = "/run/armroot/cmake"  # bin/ (the shim), native/ (x86_64 cmake), share/
+HOST_LIB_INSIDE = "/run/armroot/host/lib"  # the host's loader and libraries, read-only
+PRELOAD_INSIDE = f"{ACCEL_INSIDE}/libarmroot-uname.so"
+MACHINE_INSIDE = f"{ACCEL_INSIDE}/machine"  # read by uname.c
+CMAKE_TOOLS = ("cmake", "ctest", "cpack")
 
 SEPARATOR = "---armroot-probe---"
 # Run inside the root by its own sh: what gcc is, what it passes to cc1, what it predefines.
@@ -358,16 +364,51 @@ def commands(triple: str, flags: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     }
 
 
+class NativeCmakeParts(NamedTuple):
+    """Host paths of a native cmake (armroot.accel.cmake) and what it must answer."""
+
+    bin_dir: str  # x86_64 cmake, ctest, cpack
+    host_lib: str  # the host's ld-linux-x86-64.so.2 and libraries
+    preload: str  # libarmroot-uname.so
+    share_name: str  # cmake-X.Y: the root's modules directory under /usr/share
+    machine: str  # what uname -m says in the root (armv7l, aarch64 ...)
+
+
+def cmake_commands() -> dict[str, tuple[str, ...]]:
+    """cmake, ctest and cpack through the host's loader: its library path and preload are
+    options, not environment variables, so nothing leaks to the programs cmake runs; argv0
+    is where cmake finds its modules (../share/cmake-X.Y) and what it calls itself."""
+    loader = f"{HOST_LIB_INSIDE}/ld-linux-x86-64.so.2"
+    return {
+        tool: (
+            loader,
+            "--library-path",
+            HOST_LIB_INSIDE,
+            "--preload",
+            PRELOAD_INSIDE,
+            "--argv0",
+            f"{CMAKE_INSIDE}/bin/{tool}",
+            f"{CMAKE_INSIDE}/native/{tool}",
+        )
+        for tool in CMAKE_TOOLS
+    }
+
+
 def config_text(
-    triple: str, flags: tuple[str, ...], tool_list: tuple[Tool, ...], verbose: bool
+    triple: str,
+    flags: tuple[str, ...],
+    tool_list: tuple[Tool, ...],
+    verbose: bool,
+    native_cmake: bool = False,
 ) -> str:
     """The shim's configuration (format: shim.c's header)."""
     for word in (triple, *flags):
         if any(c in word for c in "\t\n\0"):
             raise ValueError(f"a tab, newline or NUL in {word!r}")
+    kinds = commands(triple, flags) | (cmake_commands() if native_cmake else {})
     lines = [f"verbose\t{1 if verbose else 0}"]
     lines += [f"tool\t{t.name}\t{t.kind}\t{t.fallback or '-'}" for t in tool_list]
-    lines += ["\t".join(("kind", k, *cmd)) for k, cmd in commands(triple, flags).items()]
+    lines += ["\t".join(("kind", k, *cmd)) for k, cmd in kinds.items()]
     lines += [f"gcc-only-exact\t{a}" for a in GCC_ONLY_EXACT]
     lines += [f"gcc-only-prefix\t{a}" for a in GCC_ONLY_PREFIX]
     lines += [f"gcc-only-suffix\t{a}" for a in GCC_ONLY_SUFFIX]
@@ -389,15 +430,32 @@ def session(
     tool_list: tuple[Tool, ...],
     verbose: bool,
     path: str,
+    native_cmake: NativeCmakeParts | None = None,
 ) -> SessionAccel:
     """Mounts (all inside the session's /run tmpfs: nothing is written to the env) and the
     environment that put the native tools first."""
+    if native_cmake is not None:
+        tool_list = (*tool_list, *(Tool(t, t, None) for t in CMAKE_TOOLS))
     ops: list[MountOp] = [
         Bind(zig_dir, ZIG_INSIDE, readonly=True),
         Bind(shim, SHIM_INSIDE, readonly=True, recursive=False),
-        File(CONFIG_INSIDE, config_text(triple, flags, tool_list, verbose)),
+        File(CONFIG_INSIDE, config_text(triple, flags, tool_list, verbose, bool(native_cmake))),
     ]
     ops += [Symlink("../armroot-shim", f"{BIN_INSIDE}/{t.name}") for t in tool_list]
+    if native_cmake is not None:
+        n = native_cmake
+        ops += [
+            Bind(n.host_lib, HOST_LIB_INSIDE, readonly=True),
+            Bind(n.bin_dir, f"{CMAKE_INSIDE}/native", readonly=True),
+            Bind(n.preload, PRELOAD_INSIDE, readonly=True, recursive=False),
+            File(MACHINE_INSIDE, n.machine + "\n"),
+            Symlink(f"/usr/share/{n.share_name}", f"{CMAKE_INSIDE}/share/{n.share_name}"),
+        ]
+        # Files, not symlinks: cmake resolves where it runs from to find its modules.
+        ops += [
+            Bind(shim, f"{CMAKE_INSIDE}/bin/{t}", readonly=True, recursive=False)
+            for t in CMAKE_TOOLS
+        ]
     names = {t.name for t in tool_list}
     env = [("PATH", f"{BIN_INSIDE}:{path}")]
     env += [

@@ -24,7 +24,6 @@ SHIM_FLAGS = (
     "-ffreestanding",
     "-fno-builtin",
     "-fno-stack-protector",
-    "-static",
     "-Os",
 )
 
@@ -37,6 +36,7 @@ class Toolchain(NamedTuple):
     zig: str  # the static x86_64 zig binary
     directory: str  # its directory (with lib/: clang's resource headers, zig's own files)
     shim: str  # the built shim
+    uname_preload: str  # the uname(2) override native build drivers load
 
 
 def find_zig() -> str:
@@ -67,46 +67,65 @@ def check_host() -> None:
         )
 
 
+# What is built with zig from this package's sources: (source, output, extra flags).
+PARTS = (
+    ("shim.c", "armroot-shim", ("-static",)),
+    ("uname.c", "libarmroot-uname.so", ("-shared", "-fPIC")),
+)
+
+
+def _source(name: str) -> bytes:
+    return Path(__file__).with_name(name).read_bytes()
+
+
 def _shim_source() -> bytes:
-    return Path(__file__).with_name("shim.c").read_bytes()
+    return _source("shim.c")
 
 
 def prepare(cache: Path) -> Toolchain:
-    """The toolchain, with the shim built into ``cache`` once per zig and shim source."""
+    """The toolchain, with the shim and the uname preload built into ``cache`` once per zig
+    and per source."""
     check_host()
     zig = find_zig()
     st = os.stat(zig)
     if not st.st_mode & 0o111:
         raise Unavailable(f"{zig} is not executable", ZIG_HINT)
-    source = _shim_source()
+    sources = b"".join(_source(name) for name, _, _ in PARTS)
     made_by = f"\0{zig}\0{st.st_size}\0{st.st_mtime_ns}\0{' '.join(SHIM_FLAGS)}".encode()
-    key = f"{zlib.crc32(source + made_by):08x}{len(source):05x}"
+    key = f"{zlib.crc32(sources + made_by):08x}{len(sources):05x}"
     directory = cache / "accel" / f"shim-{key}"
-    shim = directory / "armroot-shim"
-    toolchain = Toolchain(zig, os.path.dirname(zig), str(shim))
-    if shim.is_file():
+    toolchain = Toolchain(
+        zig, os.path.dirname(zig), str(directory / PARTS[0][1]), str(directory / PARTS[1][1])
+    )
+    if all((directory / output).is_file() for _, output, _ in PARTS):
         return toolchain
     directory.mkdir(parents=True, exist_ok=True)
     work = directory / f".build-{os.getpid()}"
     work.mkdir(exist_ok=True)
     try:
-        (work / "shim.c").write_bytes(source)
-        argv = [zig, "cc", *SHIM_FLAGS, "-o", str(work / "armroot-shim"), str(work / "shim.c")]
-        env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(work / "zig-cache"))
-        env["ZIG_LOCAL_CACHE_DIR"] = env["ZIG_GLOBAL_CACHE_DIR"]
-        from armroot import run
-
-        try:
-            done = run.run(argv, check=False, capture=True, env=env)
-        except OSError as exc:
-            raise Unavailable(f"{zig} cannot run here ({exc.strerror or exc})", ZIG_HINT) from exc
-        if done.returncode != 0:
-            first = (done.stderr.strip().splitlines() or ["no message"])[0]
-            raise Unavailable(f"{zig} could not build armroot's compiler shim: {first}", ZIG_HINT)
-        os.chmod(work / "armroot-shim", 0o755)
-        os.replace(work / "armroot-shim", shim)
+        for name, output, extra in PARTS:
+            _build(zig, work, name, output, extra)
+        for _, output, _ in PARTS:
+            os.replace(work / output, directory / output)
     finally:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
     return toolchain
+
+
+def _build(zig: str, work: Path, name: str, output: str, extra: tuple[str, ...]) -> None:
+    (work / name).write_bytes(_source(name))
+    argv = [zig, "cc", *SHIM_FLAGS, *extra, "-o", str(work / output), str(work / name)]
+    env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(work / "zig-cache"))
+    env["ZIG_LOCAL_CACHE_DIR"] = env["ZIG_GLOBAL_CACHE_DIR"]
+    from armroot import run
+
+    try:
+        done = run.run(argv, check=False, capture=True, env=env)
+    except OSError as exc:
+        raise Unavailable(f"{zig} cannot run here ({exc.strerror or exc})", ZIG_HINT) from exc
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise Unavailable(f"{zig} could not build armroot's compiler shim: {first}", ZIG_HINT)
+    os.chmod(work / output, 0o755)
