@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from armroot import arch
 from armroot.accel import cmake
 from armroot.accel import target as tg
@@ -94,3 +96,13 @@ def test_native_cmake_runs_through_the_host_loader_without_touching_the_environm
     assert "LD_PRELOAD" not in dict(accel.env) and "LD_LIBRARY_PATH" not in dict(accel.env)
     for op in accel.ops:
         assert op.target.startswith("/run/armroot/")
+
+
+def test_a_failed_download_is_not_retried_every_session(tmp_path: Path) -> None:
+    # Unit tests may not start processes: reaching pip here would fail the test.
+    (tmp_path / "accel").mkdir()
+    (tmp_path / "accel/cmake-3.31.6.failed").write_text("No matching distribution\n")
+    with pytest.raises(cmake.Unavailable) as caught:
+        cmake.fetch("3.31.6", tmp_path)
+    assert caught.value.quiet and "No matching distribution" in caught.value.message
+    assert "cmake-3.31.6.failed" in caught.value.hint

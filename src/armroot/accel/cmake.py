@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -92,11 +93,25 @@ def host_lib() -> str:
     return os.path.dirname(loader)
 
 
+RETRY_AFTER = 24 * 3600  # a failed download is tried again a day later, not every session
+
+
 def fetch(version: str, cache: Path) -> str:
     """The x86_64 cmake, ctest and cpack of ``version`` (the PyPI wheel's), cached."""
     target = cache / "accel" / f"cmake-{version}"
     if all((target / tool).is_file() for tool in TOOLS):
         return str(target)
+    failed = target.parent / f"cmake-{version}.failed"
+    try:
+        if time.time() - failed.stat().st_mtime < RETRY_AFTER:
+            raise Unavailable(
+                f"cmake {version} for x86_64 could not be downloaded earlier "
+                f"({failed.read_text().strip()})",
+                f"the root's own cmake is used; remove {failed} to try again now",
+                quiet=True,
+            )
+    except FileNotFoundError:
+        pass
     target.parent.mkdir(parents=True, exist_ok=True)
     work = target.parent / f".cmake-{version}-{os.getpid()}"
     work.mkdir(exist_ok=True)
@@ -111,6 +126,7 @@ def fetch(version: str, cache: Path) -> str:
             done = run.run(pip, check=False, capture=True)
         if done.returncode != 0:
             first = (done.stderr.strip().splitlines() or ["no message"])[-1]
+            failed.write_text(first + "\n")
             raise Unavailable(
                 f"could not download cmake {version} for native builds: {first}",
                 "the root's own cmake is used; check the network to PyPI",

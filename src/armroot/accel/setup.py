@@ -132,7 +132,7 @@ def _native_cmake(env: Env, tools: toolchain.Toolchain, machine: str) -> tg.Nati
     try:
         native = cmake.prepare(env.rootfs, cache_home())
     except toolchain.Unavailable as exc:
-        log.warn(f"{exc.message}; {exc.hint}")
+        (log.debug if exc.quiet else log.warn)(f"{exc.message}; {exc.hint}")
         return None
     if native is None:
         return None

@@ -29,7 +29,12 @@ SHIM_FLAGS = (
 
 
 class Unavailable(HostError):
-    """Native compilers cannot be used on this host; sessions use the root's own."""
+    """Native tools cannot be used here; sessions use the root's own. ``quiet``: already
+    reported once (shown only with --verbose)."""
+
+    def __init__(self, message: str, hint: str = "", quiet: bool = False) -> None:
+        super().__init__(message, hint)
+        self.quiet = quiet
 
 
 class Toolchain(NamedTuple):
