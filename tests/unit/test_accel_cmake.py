@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from armroot import arch
-from armroot.accel import cmake
+from armroot.accel import cmake, toolchain
 from armroot.accel import target as tg
 from armroot.sandbox.ops import Bind, File, Symlink
 
@@ -102,7 +102,7 @@ def test_a_failed_download_is_not_retried_every_session(tmp_path: Path) -> None:
     # Unit tests may not start processes: reaching pip here would fail the test.
     (tmp_path / "accel").mkdir()
     (tmp_path / "accel/cmake-3.31.6.failed").write_text("No matching distribution\n")
-    with pytest.raises(cmake.Unavailable) as caught:
+    with pytest.raises(toolchain.Unavailable) as caught:
         cmake.fetch("3.31.6", tmp_path)
     assert caught.value.quiet and "No matching distribution" in caught.value.message
     assert "cmake-3.31.6.failed" in caught.value.hint
