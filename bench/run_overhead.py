@@ -5,6 +5,8 @@ armroot adds (Python start-up, namespaces, mounts, supervision). Runs alternate 
 the same machine load. Prints a Markdown table for docs/benchmarks.md.
 
     sudo .venv/bin/python bench/run_overhead.py ENV [--runs 50]
+
+also times `armroot run ENV --no-accel` (no native compilers or cmake to set up).
 """
 
 from __future__ import annotations
@@ -37,16 +39,21 @@ def main() -> int:
     if os.path.exists(console_script):
         armroot = [console_script, "run", args.env, "--", "/bin/true"]
     chroot = ["chroot", str(env.rootfs), "/bin/true"]
+    # The native compilers (and cmake) are set up for every session unless --no-accel.
+    plain = [*armroot[:-2], "--no-accel", *armroot[-2:]]
     environ = dict(os.environ)
-    for argv in (chroot, armroot):  # warm the page cache
+    for argv in (chroot, armroot, plain):  # warm the page cache
         _time(argv, environ)
     bare: list[float] = []
     ours: list[float] = []
+    no_accel: list[float] = []
     for _ in range(args.runs):
         bare.append(_time(chroot, environ))
         ours.append(_time(armroot, environ))
+        no_accel.append(_time(plain, environ))
     bare_ms = statistics.median(bare) * 1000
     ours_ms = statistics.median(ours) * 1000
+    plain_ms = statistics.median(no_accel) * 1000
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.release()}; "
         f"env {args.env} ({env.meta.arch}), {args.runs} runs each, medians"
@@ -58,6 +65,10 @@ def main() -> int:
     print(
         f"| `armroot run {args.env} -- /bin/true` | {ours_ms:.0f} ms | "
         f"{ours_ms / bare_ms:.2f}x (+{ours_ms - bare_ms:.0f} ms) |"
+    )
+    print(
+        f"| `armroot run {args.env} --no-accel -- /bin/true` | {plain_ms:.0f} ms | "
+        f"{plain_ms / bare_ms:.2f}x (+{plain_ms - bare_ms:.0f} ms) |"
     )
     return 0
 

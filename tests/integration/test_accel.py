@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network]
 
 # The lighter of fmt's tests (all of them: bench/compile.py W2); the fmt library is built in
 # full either way.
-FMT_TESTS = ("args-test", "assert-test", "color-test", "gtest-extra-test")
+FMT_TESTS = ("args-test", "assert-test", "color-test")
 # ARM build attributes that say what a binary is built for (not how well it is optimised).
 TARGET_TAGS = (
     "TAG_CPU_ARCH",

@@ -155,3 +155,22 @@ def test_target_round_trips_through_metadata() -> None:
     target = tg.Target("arm-linux-gnueabihf", "14", ("-mthumb",), "key", None)
     assert tg.Target.from_dict(target.to_dict()) == target
     assert tg.Target.from_dict({"triple": "x"}) is None
+
+
+def test_the_callers_march_or_mcpu_replaces_the_default_cpu() -> None:
+    flags = ("-mfloat-abi=soft", "-marm", "-mcpu=arm1176jzf-s", "-mfpu=vfp")
+    lines = tg.config_text("arm-linux-gnueabi", flags, (), False).splitlines()
+    # shim.c drops these words when the caller passes -march= or -mcpu= (as gcc's configured
+    # defaults yield to them); the float ABI and FPU stay.
+    assert [line for line in lines if line.startswith("arch-default")] == [
+        "arch-default\t-mcpu=arm1176jzf-s"
+    ]
+
+
+def test_32_bit_arm_links_with_the_roots_ld_and_64_bit_with_lld() -> None:
+    # lld keeps the first object's ARM build attributes: an ARMv7 program linked with ARMv5
+    # crt files would claim ARMv5 and pass the board check.
+    arm32 = tg.commands("arm-linux-gnueabi", ())["cc"]
+    assert "--ld-path=/usr/bin/ld" in arm32 and "-fuse-ld=bfd" in arm32
+    arm64 = tg.commands("aarch64-linux-gnu", ())["c++"]
+    assert f"--ld-path={tg.BIN_INSIDE}/ld.lld" in arm64

@@ -57,7 +57,7 @@ def discover(
 ) -> tg.Target:
     """Ask the root's gcc (``probe`` runs a script inside the root and returns its output)
     and check the native compiler, given the translated flags, predefines the same ABI."""
-    with log.step(f"Reading the target of '{env.name}''s gcc"):
+    with log.step(f"Reading the target of the root's gcc in '{env.name}'"):
         answer = tg.parse_probe(probe(tg.PROBE_SCRIPT))
     try:
         flags = tg.clang_flags(answer.triple, answer.cc1_args)

@@ -9,12 +9,17 @@
  *   tool<TAB>NAME<TAB>KIND<TAB>FALLBACK      the root's own program, or "-" for none
  *   kind<TAB>KIND<TAB>ARG0<TAB>ARG1...       the native command the tool's arguments follow
  *   gcc-only-exact|gcc-only-prefix|gcc-only-suffix<TAB>TEXT
+ *   arch-default<TAB>WORD                    a kind's -march/-mcpu/-mtune default
  *
  * A tool with a fallback is a compiler driver: an argument only gcc understands sends the
  * invocation straight to the root's gcc; otherwise the native compiler runs with its output
  * held back, and if it fails for any reason the held output is dropped and the root's gcc
  * runs the same invocation instead, so nothing the native compiler cannot do ends a build
  * that gcc would have finished. With verbose set, every fallback says so on stderr.
+ *
+ * The target defaults are defaults, as gcc's configured ones are: when the caller chooses
+ * the architecture or CPU (-march=, -mcpu=), the arch-default words are left out, so the
+ * caller's choice decides the instruction set as it would with the root's gcc.
  *
  * Freestanding (no libc): built with `zig cc -target x86_64-linux-none -nostdlib -static`,
  * so making it takes a fraction of a second and it runs in any root.
@@ -312,6 +317,7 @@ struct line {
 
 static struct line kinds[MAX_KINDS];
 static struct line patterns[MAX_PATTERNS];
+static struct line arch_defaults[MAX_PATTERNS];
 
 static char *field(struct line l, int i) {
     char *p = l.first;
@@ -341,7 +347,7 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
 
     char *fields[MAX_FIELDS];
     const char *kind = 0, *fallback = 0;
-    int verbose = 0, nkinds = 0, npatterns = 0, n;
+    int verbose = 0, nkinds = 0, npatterns = 0, ndefaults = 0, n;
     char *cursor = config;
     while ((n = next_line(&cursor, fields)) >= 0) {
         struct line l = {fields[0], n};
@@ -354,6 +360,8 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
             kinds[nkinds++] = l;
         } else if (n == 2 && starts(fields[0], "gcc-only-") && npatterns < MAX_PATTERNS) {
             patterns[npatterns++] = l;
+        } else if (n == 2 && seq(fields[0], "arch-default") && ndefaults < MAX_PATTERNS) {
+            arch_defaults[ndefaults++] = l;
         }
     }
     if (!kind) die(tool, "not a tool armroot provides in this session");
@@ -367,8 +375,16 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
         if (fallback) fall_back(tool, fallback, argv, envp, "too many arguments", "", verbose);
         die(tool, "too many arguments");
     }
-    int k = 0, has_output = 0;
-    for (int i = 0; i < words; i++) new_argv[k++] = field(command, i + 2);
+    int k = 0, has_output = 0, chooses_arch = 0;
+    for (int i = 1; i < argc; i++)
+        if (starts(argv[i], "-march=") || starts(argv[i], "-mcpu=")) chooses_arch = 1;
+    for (int i = 0; i < words; i++) {
+        char *word = field(command, i + 2);
+        int skip = 0;
+        for (int j = 0; chooses_arch && j < ndefaults; j++)
+            if (seq(word, field(arch_defaults[j], 1))) skip = 1;
+        if (!skip) new_argv[k++] = word;
+    }
     for (int i = 1; i < argc; i++) {
         new_argv[k++] = argv[i];
         if (starts(argv[i], "-o")) has_output = 1;

@@ -134,6 +134,8 @@ GCC_ONLY_PREFIX = (
     "-xassembler",
 )
 GCC_ONLY_SUFFIX = ("=native", ".s", ".S", ".sx")
+# Target defaults a caller's own -march= or -mcpu= replaces (shim.c leaves them out then).
+ARCH_DEFAULTS = ("-march=", "-mcpu=", "-mtune=")
 
 
 class Target(NamedTuple):
@@ -341,6 +343,17 @@ def tools(triple: str, gcc_version: str, in_root: Callable[[str], bool]) -> tupl
     return tuple(found)
 
 
+def linker(triple: str) -> tuple[str, ...]:
+    """How the native compiler links. 64-bit: the native lld. 32-bit ARM: the root's own ld
+    (under QEMU), because lld keeps the first object's ARM build attributes instead of
+    merging them: a program with ARMv7 code linked against ARMv5 crt files would claim
+    ARMv5, and the artifact check against the board (a Pi Zero cannot run ARMv7) would be
+    fooled. The root's ld merges them as it does for gcc."""
+    if triple.startswith("arm"):
+        return ("-fuse-ld=bfd", "--ld-path=/usr/bin/ld")
+    return ("-fuse-ld=lld", f"--ld-path={BIN_INSIDE}/ld.lld")
+
+
 def commands(triple: str, flags: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """Each kind of tool's native command line, before the caller's arguments."""
     zig = f"{ZIG_INSIDE}/zig"
@@ -349,8 +362,7 @@ def commands(triple: str, flags: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
         "--sysroot=/",
         "-resource-dir",
         f"{ZIG_INSIDE}/lib",
-        "-fuse-ld=lld",
-        f"--ld-path={BIN_INSIDE}/ld.lld",
+        *linker(triple),
         "-Qunused-arguments",  # gcc is silent about link flags when only compiling
         "-Werror=ignored-optimization-argument",  # a gcc -f flag clang would ignore: use gcc
         *flags,
@@ -412,6 +424,7 @@ def config_text(
     lines += [f"gcc-only-exact\t{a}" for a in GCC_ONLY_EXACT]
     lines += [f"gcc-only-prefix\t{a}" for a in GCC_ONLY_PREFIX]
     lines += [f"gcc-only-suffix\t{a}" for a in GCC_ONLY_SUFFIX]
+    lines += [f"arch-default\t{f}" for f in flags if f.startswith(ARCH_DEFAULTS)]
     return "\n".join(lines) + "\n"
 
 

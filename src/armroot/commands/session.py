@@ -140,7 +140,10 @@ def _accel(env: Env, options: RunOptions, store: Store) -> SessionAccel | None:
     from armroot.accel.target import ProbeError
 
     def probe(script: str) -> str:
-        probed = run(RunOptions(env.name, ("sh", "-c", script), capture=True, accel=False), store)
+        # On an overlay: reading what gcc targets must not write a byte into the env (the
+        # session it serves may be an --ephemeral one).
+        argv = ("sh", "-c", script)
+        probed = run(RunOptions(env.name, argv, capture=True, accel=False, ephemeral=True), store)
         if probed.exit_code != 0:
             raise ProbeError(f"its gcc did not answer (exit status {probed.exit_code})")
         return probed.stdout
