@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from armroot import log
-from armroot.accel.toolchain import Unavailable
+from armroot.accel.toolchain import Unavailable, cache_lock
 from armroot.paths import resolve_in_root
 
 TOOLS = ("cmake", "ctest", "cpack")
@@ -113,6 +113,13 @@ def fetch(version: str, cache: Path) -> str:
     except FileNotFoundError:
         pass
     target.parent.mkdir(parents=True, exist_ok=True)
+    with cache_lock(target.parent):  # concurrent first sessions download it once
+        if not all((target / tool).is_file() for tool in TOOLS):
+            _download(version, target, failed)
+    return str(target)
+
+
+def _download(version: str, target: Path, failed: Path) -> None:
     work = target.parent / f".cmake-{version}-{os.getpid()}"
     work.mkdir(exist_ok=True)
     try:
@@ -145,7 +152,6 @@ def fetch(version: str, cache: Path) -> str:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
-    return str(target)
 
 
 def prepare(rootfs: Path, cache: Path) -> NativeCmake | None:

@@ -6,8 +6,10 @@ is imported there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -105,6 +107,24 @@ def prepare(cache: Path) -> Toolchain:
     if all((directory / output).is_file() for _, output, _ in PARTS):
         return toolchain
     directory.mkdir(parents=True, exist_ok=True)
+    with cache_lock(directory.parent):  # concurrent first sessions build it once
+        if all((directory / output).is_file() for _, output, _ in PARTS):
+            return toolchain
+        _build_all(zig, directory)
+    return toolchain
+
+
+@contextlib.contextmanager
+def cache_lock(directory: Path) -> Iterator[None]:
+    """An exclusive flock on ``directory``/.lock, held for the ``with`` block."""
+    import fcntl
+
+    with open(directory / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _build_all(zig: str, directory: Path) -> None:
     work = directory / f".build-{os.getpid()}"
     work.mkdir(exist_ok=True)
     try:
@@ -116,7 +136,6 @@ def prepare(cache: Path) -> Toolchain:
         import shutil
 
         shutil.rmtree(work, ignore_errors=True)
-    return toolchain
 
 
 def _build(zig: str, work: Path, name: str, output: str, extra: tuple[str, ...]) -> None:
