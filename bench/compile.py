@@ -4,7 +4,9 @@
         [--contenders cross,classic,no-accel,accel] [--census]
 
 ENV is an armroot env (armhf or arm64) with cmake and g++ (Debian's defaults); googletest is
-installed into it when missing (W2 builds Google Test from its sources). The contenders:
+installed into it when missing (W2 builds Google Test from its sources). The host needs the
+cross-compiler (g++-arm-linux-gnueabihf or g++-aarch64-linux-gnu), googletest, and strace
+for --census (apt-get install them; the harness says which are missing). The contenders:
 
 - cross: the host's Debian cross-compiler (g++-arm-linux-gnueabihf / g++-aarch64-linux-gnu)
   and the host's cmake and make; the reference. Tests run through binfmt + QEMU with
@@ -38,6 +40,7 @@ from typing import NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from armroot.errors import ArmrootError
 from armroot.store import Store, safe_remove
 from tests.integration.workloads import (
     FMT_GTEST_FROM_SOURCES,
@@ -272,8 +275,22 @@ def main() -> int:
     args = parser.parse_args()
     workloads = [WORKLOADS[w] for w in args.workloads.split(",")]
     contenders = args.contenders.split(",")
-    env = Store().get(args.env)
+    try:
+        env = Store().get(args.env)
+    except ArmrootError as exc:
+        print(f"bench: {exc.one_line()}", file=sys.stderr)
+        return 2
     triple = {"armhf": "arm-linux-gnueabihf", "arm64": "aarch64-linux-gnu"}[env.meta.arch]
+    needs = [f"{triple}-g++"] if "cross" in contenders else []
+    needs += ["strace"] if args.census else []
+    missing = [program for program in needs if shutil.which(program) is None]
+    if "cross" in contenders and not os.path.isdir("/usr/src/googletest"):
+        missing.append("googletest")
+    if missing:
+        packages = {f"{triple}-g++": f"g++-{triple}"}
+        names = " ".join(packages.get(m, m) for m in missing)
+        print(f"bench: missing {', '.join(missing)}: apt-get install {names}", file=sys.stderr)
+        return 2
     qemu_arch = "aarch64" if env.meta.arch == "arm64" else "arm"
     if not (env.rootfs / "usr/src/googletest").is_dir() and any(w.name == "W2" for w in workloads):
         install = [*ARMROOT, "install", args.env, *FMT_GTEST_FROM_SOURCES_PACKAGES, "-q"]
