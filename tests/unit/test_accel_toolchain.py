@@ -34,5 +34,6 @@ def test_the_ziglang_package_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
     assert zig.name == "zig" and (zig.parent / "lib/include/stddef.h").is_file()
 
 
-def test_the_shim_source_ships_with_the_package() -> None:
-    assert b"/run/armroot/accel/config" in toolchain._shim_source()
+def test_the_sources_zig_builds_ship_with_the_package() -> None:
+    assert b"/run/armroot/accel/config" in toolchain._source("shim.c")
+    assert b"/run/armroot/accel/machine" in toolchain._source("uname.c")

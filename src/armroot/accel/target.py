@@ -69,11 +69,6 @@ ABI_MACROS = (
     "_TIME_BITS",
     "_FILE_OFFSET_BITS",
 )
-# Of those, the ones that follow the instruction set a board profile chooses.
-ISA_MACROS = frozenset(
-    {"__ARM_ARCH", "__ARM_FP", "__ARM_NEON", "__ARM_ARCH_ISA_ARM", "__ARM_ARCH_ISA_THUMB"}
-)
-
 # cc1 arguments that are gcc's own bookkeeping, not target defaults (with: takes a value).
 _CC1_DROP_WITH_VALUE = frozenset(
     {"-imultilib", "-imultiarch", "-iprefix", "-o", "-dumpbase", "-dumpbase-ext", "-dumpdir"}

@@ -85,10 +85,6 @@ def _source(name: str) -> bytes:
     return Path(__file__).with_name(name).read_bytes()
 
 
-def _shim_source() -> bytes:
-    return _source("shim.c")
-
-
 def prepare(cache: Path) -> Toolchain:
     """The toolchain, with the shim and the uname preload built into ``cache`` once per zig
     and per source."""
