@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import log, mountinfo
+from armroot import log, mountinfo, userns
 from armroot.errors import (
     ArmrootError,
     EnvBusy,
@@ -40,7 +40,9 @@ ABANDONED_AFTER = 600.0  # seconds
 
 
 def _is_root() -> bool:
-    return os.geteuid() == 0
+    """Root of the host: a rootless armroot is root only of its own user namespace, and
+    its store stays under the user's XDG directories."""
+    return userns.is_host_root()
 
 
 def home() -> Path:

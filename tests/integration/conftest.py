@@ -118,6 +118,35 @@ def armhf_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cached_root_tarball("armhf", tmp_path_factory.mktemp("roots"))
 
 
+# Enough of the armhf root for dash to run: the smallest real root filesystem (2 MB).
+TINY_MEMBERS = (
+    "./bin",
+    "./lib",
+    "./usr/bin/sh",
+    "./usr/bin/dash",
+    "./usr/bin/cat",
+    "./usr/bin/true",
+    "./usr/lib/ld-linux-armhf.so.3",
+    "./usr/lib/arm-linux-gnueabihf/ld-linux-armhf.so.3",
+    "./usr/lib/arm-linux-gnueabihf/libc.so.6",
+    "./usr/lib/os-release",
+    "./etc/os-release",
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_armhf_tarball(armhf_tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root of just dash and libc, cut from the armhf root: for cases about the store and
+    the session, not about what is in the root."""
+    work = tmp_path_factory.mktemp("tiny")
+    root = work / "root"
+    root.mkdir()
+    subprocess.run([*TAR, "-C", str(root), "-xf", str(armhf_tarball), *TINY_MEMBERS], check=True)
+    tarball = work / "tiny-armhf.tar"
+    subprocess.run([*TAR, "-C", str(root), "-cf", str(tarball), "."], check=True)
+    return tarball
+
+
 def make_env(tarball: Path, arch: str, home: Path, name: str) -> ArmEnv:
     armroot("create", name, "--from", str(tarball), home=home, check=True)
     return ArmEnv(home, name, arch)

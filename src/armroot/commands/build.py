@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from armroot import arch as archmod
-from armroot import boards, log, pkg
+from armroot import boards, log, pkg, userns
 from armroot.boards import Board
 from armroot.build import artifacts as artmod
 from armroot.build import config as configmod
@@ -142,6 +142,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     store = store or Store()
+    userns.become_root()
     src = options.src.resolve()
     if not src.is_dir():
         raise UsageError(f"--src {options.src}: not a directory", "give the project's directory")

@@ -6,7 +6,7 @@ import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import __version__, boards, emulation, log, run
+from armroot import __version__, boards, emulation, log, run, userns
 from armroot import arch as archmod
 from armroot.arch import Arch, CpuLevel, Emulation
 from armroot.boards import Board
@@ -93,6 +93,7 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
     """Create an environment atomically: nothing is registered unless everything worked."""
     store = store or Store()
     check_name(options.name)
+    userns.become_root()
     board = boards.by_name(options.board) if options.board else None
     src = sourcemod.parse(options.source or default_source(board))
     wanted = archmod.by_name(options.arch) if options.arch else None
@@ -176,10 +177,12 @@ def _fill_root(
     rootfs.mkdir(mode=0o755)
     if src.kind == sourcemod.DISK_IMAGE:
         with log.step(f"Reading disk image {local.name}"):
-            diskimage.extract(diskimage.prepare(local, work), rootfs, work)
+            diskimage.extract(
+                diskimage.prepare(local, work), rootfs, work, devices=userns.is_host_root()
+            )
         return
     with log.step(f"Extracting {local.name}"):
-        report = tarball.extract(local, rootfs)
+        report = tarball.extract(local, rootfs, devices=userns.is_host_root())
         log.info(f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB")
 
 

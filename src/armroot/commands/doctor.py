@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from armroot import arch as archmod
-from armroot import binfmt, emulation, hostpkg, run
+from armroot import binfmt, emulation, hostpkg, run, userns
 from armroot.errors import HostError
 from armroot.sandbox import syscalls as sc
 
@@ -147,8 +147,72 @@ def _check_tools() -> list[Check]:
     return checks
 
 
+def _rootless_user() -> userns.Identity | None:
+    """Whose rootless use to check: the user running doctor, or under sudo the user who
+    called sudo; None for a plain root login."""
+    if os.geteuid() != 0:
+        return userns.identity()
+    name = os.environ.get("SUDO_USER")
+    if not name or name == "root":
+        return None
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return userns.Identity(name, entry.pw_uid, entry.pw_gid)
+
+
+def _namespace_probe() -> str | None:
+    """Actually make a user namespace (util-linux unshare): what the kernel says, if no."""
+    program = shutil.which("unshare")
+    if program is None or os.geteuid() == 0:
+        return None
+    proc = run.run([program, "--user", "--map-root-user", "true"], capture=True, check=False)
+    if proc.returncode == 0:
+        return None
+    return (proc.stderr.strip().splitlines() or ["failed"])[-1]
+
+
+def _check_rootless() -> list[Check]:
+    who = _rootless_user()
+    if who is None:
+        return [Check("rootless", "ok", "running as root: no user namespace needed")]
+    # Under sudo the user's readiness is reported but is not this run's failure.
+    bad = "fail" if os.geteuid() != 0 else "warn"
+    checks = [Check("rootless", bad, f"{who.user}: {b.what}", b.hint) for b in userns.blockers(who)]
+    if not any(c.detail.startswith(f"{who.user}: user namespaces") for c in checks):
+        refused = _namespace_probe()
+        if refused is not None and userns.namespace_blocker() is None:
+            checks.insert(
+                0,
+                Check(
+                    "rootless",
+                    bad,
+                    f"{who.user}: the kernel refused a user namespace ({refused})",
+                    "a seccomp or security-module policy forbids them here; ask the "
+                    "administrator, or run armroot as root",
+                ),
+            )
+    if not checks:
+        sub = userns.parse_subids((userns.ETC / "subuid").read_text(), who.user, who.uid)
+        assert sub is not None
+        checks.append(
+            Check(
+                "rootless",
+                "ok",
+                f"{who.user}: user namespaces allowed, subordinate ids "
+                f"{sub.start}-{sub.start + sub.size - 1}, newuidmap/newgidmap privileged",
+            )
+        )
+    return checks
+
+
 def check(directory: Path = binfmt.BINFMT_DIR) -> DoctorReport:
-    return DoctorReport(_check_binfmt(directory) + _check_qemu() + _check_tools())
+    return DoctorReport(
+        _check_binfmt(directory) + _check_qemu() + _check_tools() + _check_rootless()
+    )
 
 
 def fix(directory: Path = binfmt.BINFMT_DIR) -> list[str]:

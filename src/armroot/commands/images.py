@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from armroot import log, run
+from armroot import log, run, userns
 from armroot.errors import UsageError
 from armroot.images import catalogue, download
 from armroot.images.catalogue import Entry
@@ -30,6 +30,7 @@ def export(name: str, target: Path, store: Store | None = None) -> Path:
     """Pack the env's root into ``target`` (owners, modes, xattrs, ACLs kept, numeric ids)."""
     store = store or Store()
     env = store.get(name)
+    userns.become_root()
     if not target.name.endswith(EXPORT_SUFFIXES):
         raise UsageError(
             f"--tar {target}: unknown tarball type",

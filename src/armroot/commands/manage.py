@@ -6,6 +6,7 @@ import fcntl
 import os
 from dataclasses import dataclass
 
+from armroot import userns
 from armroot.store import Env, EnvMeta, Store
 
 
@@ -36,7 +37,10 @@ def status(env: Env) -> EnvStatus:
 
 def list_envs(store: Store | None = None) -> list[EnvStatus]:
     store = store or Store()
-    store.clean_stale()
+    if os.geteuid() == 0:
+        # Rootless, leftovers hold files of subordinate ids: the next command that enters
+        # the user namespace (create, rm) removes them; list stays outside it.
+        store.clean_stale()
     return [status(env) for env in store.envs()]
 
 
@@ -48,4 +52,5 @@ def info(name: str, store: Store | None = None) -> EnvStatus:
 def remove(name: str, store: Store | None = None) -> None:
     """Remove an environment; refuses while in use or with anything mounted below it."""
     store = store or Store()
+    userns.become_root()  # files owned by subordinate ids are removed from inside
     store.remove(name)

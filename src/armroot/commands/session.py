@@ -157,10 +157,12 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
         raise UsageError(
             "no command given", "write the command after --, e.g. armroot run pi -- uname -m"
         )
+    from armroot import userns
+
     if os.geteuid() != 0:
-        raise HostError(
-            "armroot run needs root for now (mount and PID namespaces)", "run it with sudo"
-        )
+        userns.become_root()
+    else:
+        userns.require_sys_admin()
     store = store or Store()
     env = store.get(options.name)
     accel = _accel(env, options, store) if options.accel else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from armroot import log, run
+from armroot import log, run, userns
 from armroot.errors import EnvExists, EnvNotFound
 from armroot.store import Env, Store, check_name, safe_remove
 
@@ -39,6 +39,7 @@ def list_snapshots(name: str, store: Store | None = None) -> list[str]:
 def snapshot(name: str, snap: str, store: Store | None = None) -> Path:
     store = store or Store()
     env = store.get(name)
+    userns.become_root()
     check_name(snap)
     target = _snapshots(env) / snap
     if target.exists():
@@ -56,6 +57,7 @@ def reset(name: str, snap: str | None = None, store: Store | None = None) -> str
     """Put the env's root back to snapshot ``snap`` (default: the newest one)."""
     store = store or Store()
     env = store.get(name)
+    userns.become_root()
     known = list_snapshots(name, store)
     if not known:
         raise EnvNotFound(f"'{name}' has no snapshots", f"make one: armroot snapshot {name} NAME")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from armroot import log, run
+from armroot import log, run, userns
 from armroot.arch import Arch
 
 DEFAULT_INCLUDE = ("build-essential", "cmake", "ca-certificates")
@@ -27,6 +27,9 @@ class DebianBootstrap:
             f"--architectures={self.arch.name}",
             "--format=directory",
         ]
+        if userns.entered():
+            # root of armroot's user namespace: mmdebstrap's own namespaces, no new id map
+            args.append("--mode=unshare")
         if self.include:
             args.append("--include=" + ",".join(self.include))
         args += [self.suite, str(target), self.mirror]

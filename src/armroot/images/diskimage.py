@@ -2,7 +2,8 @@
 
 Nothing is mounted on the host and no loop device is used: the ext4 root partition is read
 with fuse2fs inside a private mount and PID namespace (``unshare``), copied out with
-``cp -a`` (owners, modes, hard links, device nodes, xattrs), and the FAT boot partition is
+``cp -a`` (owners, modes, hard links, device nodes, xattrs; rootless, inside armroot's
+user namespace, without device nodes), and the FAT boot partition is
 copied with mtools to where the image's own /etc/fstab mounts it.
 """
 
@@ -17,7 +18,7 @@ import zlib
 from pathlib import Path
 
 from armroot import log, run
-from armroot.errors import SourceError
+from armroot.errors import HostError, SourceError
 from armroot.images import partitions
 from armroot.images.partitions import Partition
 from armroot.paths import resolve_in_root
@@ -27,6 +28,7 @@ CHUNK = 1 << 20
 
 def prepare(source: Path, work: Path) -> Path:
     """A plain .img for ``source``: itself, or decompressed/unzipped into ``work``."""
+    _check_fuse()
     if source.name.endswith(".img"):
         return source
     target = work / "disk.img"
@@ -93,32 +95,55 @@ def read_partitions(image: Path) -> tuple[Partition, Partition | None]:
     return root, boot
 
 
-def extract(image: Path, rootfs: Path, work: Path) -> None:
-    """Copy the image's root (and boot) partition into the empty directory ``rootfs``."""
+SPECIAL = "cannot create special file"  # cp's message for a device node it may not make
+NOT_MOUNTED = 90
+
+
+def _check_fuse() -> None:
+    try:
+        os.close(os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC))
+    except OSError as exc:
+        raise HostError(
+            f"/dev/fuse cannot be opened ({exc.strerror}): armroot reads disk images with fuse2fs",
+            "make it usable: `sudo chmod 0666 /dev/fuse` (the udev default on Debian, Fedora "
+            "and Arch), or create this env with sudo",
+        ) from exc
+
+
+def extract(image: Path, rootfs: Path, work: Path, devices: bool = True) -> None:
+    """Copy the image's root (and boot) partition into the empty directory ``rootfs``.
+    Without ``devices`` (rootless: mknod is not allowed in a user namespace) device nodes
+    are left out."""
     root, boot = read_partitions(image)
     mount_point = work / "mnt"
     mount_point.mkdir()
+    mnt = shlex.quote(str(mount_point))
     script = (
-        f"fuse2fs {shlex.quote(str(image))} {shlex.quote(str(mount_point))} "
-        f"-o ro,fakeroot,offset={root.start} >/dev/null && "
-        f"cp -a {shlex.quote(str(mount_point))}/. {shlex.quote(str(rootfs))}/"
+        f"fuse2fs {shlex.quote(str(image))} {mnt} -o ro,fakeroot,offset={root.start} "
+        f">/dev/null && mountpoint -q {mnt} || "
+        f"{{ echo 'fuse2fs could not mount the root partition' >&2; exit {NOT_MOUNTED}; }}; "
+        f"exec cp -a {mnt}/. {shlex.quote(str(rootfs))}/"
     )
     run.require_program("fuse2fs")
+    _check_fuse()
+    lines: list[str] = []
     with log.step(f"Copying the root partition ({root.size / 2**20:.0f} MiB)"):
-        run.run(
-            [
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-                "--pid",
-                "--fork",
-                "--kill-child",
-                "sh",
-                "-c",
-                script,
-            ]
+        argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork"]
+        proc = run.run(
+            [*argv, "--kill-child", "sh", "-c", script],
+            check=False,
+            on_line=lines.append,
         )
+    skipped = [line for line in lines if SPECIAL in line] if not devices else []
+    problems = [line for line in lines if line.strip() and line not in skipped]
+    if proc.returncode == NOT_MOUNTED or (proc.returncode != 0 and (problems or not skipped)):
+        raise SourceError(
+            f"copying the root partition of {image.name} failed: "
+            + (problems[0] if problems else run.describe_status(proc.returncode)),
+            "check that the image is whole (its checksum) and that fuse2fs works here",
+        )
+    if skipped:
+        log.info(f"    skipped {len(skipped)} device nodes: rootless, sessions bind the host's")
     if boot is not None:
         target = boot_dir(rootfs)
         with log.step(f"Copying the boot partition to {target}"):

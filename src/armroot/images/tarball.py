@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -42,6 +43,7 @@ class ExtractReport:
     entries: int = 0
     bytes_written: int = 0
     warnings: list[str] = field(default_factory=list)
+    skipped_devices: list[str] = field(default_factory=list)
 
 
 def member_problem(name: str, *, is_hardlink: bool = False, link: str | None = None) -> str | None:
@@ -96,8 +98,10 @@ def _cwd(path: Path) -> Iterator[None]:
         os.close(old)
 
 
-def extract(archive: Path, target: Path) -> ExtractReport:
-    """Extract ``archive`` into the empty directory ``target``."""
+def extract(archive: Path, target: Path, devices: bool = True) -> ExtractReport:
+    """Extract ``archive`` into the empty directory ``target``. Without ``devices`` (a
+    rootless armroot: mknod is not allowed in a user namespace) device nodes are skipped;
+    sessions get theirs from the host's /dev anyway."""
     report = ExtractReport()
     total = archive.stat().st_size
     collector = _WarningCollector(report)
@@ -109,7 +113,10 @@ def extract(archive: Path, target: Path) -> ExtractReport:
             task = bar.add_task(f"extracting {archive.name}", total=total)
             fd = stream.fileno()
             _extract_fd(
-                fd, report, lambda: bar.update(task, completed=os.lseek(fd, 0, os.SEEK_CUR))
+                fd,
+                report,
+                lambda: bar.update(task, completed=os.lseek(fd, 0, os.SEEK_CUR)),
+                devices,
             )
     except ArchiveError as exc:
         raise SourceError(
@@ -127,6 +134,13 @@ def extract(archive: Path, target: Path) -> ExtractReport:
         log.warn(f"while extracting: {warning}")
     if len(report.warnings) > 5:
         log.warn(f"... and {len(report.warnings) - 5} more extraction warnings")
+    if report.skipped_devices:
+        shown = ", ".join(report.skipped_devices[:4])
+        more = ", ..." if len(report.skipped_devices) > 4 else ""
+        log.info(
+            f"    skipped {len(report.skipped_devices)} device nodes ({shown}{more}): "
+            "rootless, sessions bind the host's"
+        )
     if report.entries == 0:
         raise SourceError(
             f"{archive} contains no files", "check that it is a root filesystem tarball"
@@ -134,7 +148,17 @@ def extract(archive: Path, target: Path) -> ExtractReport:
     return report
 
 
-def _extract_fd(fd: int, report: ExtractReport, tick: Callable[[], object]) -> None:
+# libarchive reports a failed write as a warning and goes on with the next member; these
+# mean every later member fails too (and the root would come out broken).
+FATAL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
+
+
+def _stop_on_fatal_errno(err: int) -> None:
+    if err in FATAL_ERRNOS:
+        raise OSError(err, os.strerror(err))
+
+
+def _extract_fd(fd: int, report: ExtractReport, tick: Callable[[], object], devices: bool) -> None:
     # libarchive reads the fd itself: no Python callback runs inside libarchive, so a signal
     # (SIGTERM -> SystemExit, ^C) unwinds between entries instead of being swallowed there.
     buff, size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_longlong()
@@ -157,6 +181,10 @@ def _extract_fd(fd: int, report: ExtractReport, tick: Callable[[], object]) -> N
                 )
             if entry.issym:
                 symlinks.add(name)
+            if not devices and (entry.ischr or entry.isblk):
+                report.skipped_devices.append(name)
+                continue
+            warned = len(report.warnings)
             ffi.write_header(writer, entry._entry_p)
             while (
                 ffi.read_data_block(
@@ -165,8 +193,12 @@ def _extract_fd(fd: int, report: ExtractReport, tick: Callable[[], object]) -> N
                 != ffi.ARCHIVE_EOF
             ):
                 ffi.write_data_block(writer, buff, size, offset)
+                if len(report.warnings) > warned:
+                    _stop_on_fatal_errno(ffi.errno(writer))
                 report.bytes_written += size.value
             ffi.write_finish_entry(writer)
+            if len(report.warnings) > warned:
+                _stop_on_fatal_errno(ffi.errno(writer))
             report.entries += 1
             if report.entries % 256 == 0:
                 tick()

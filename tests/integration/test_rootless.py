@@ -1,0 +1,425 @@
+"""Rootless armroot: an ordinary user with a subordinate id range creates, runs, installs,
+builds and removes, with no sudo.
+
+The suite (as root) makes two users: one with a subuid/subgid range and one without. The
+user's armroot is a real install: a venv of the system Python (/usr/bin/python3: the
+suite's own interpreter may live where the user cannot read) with armroot installed from a
+copy of this checkout. Everything lives in a world-readable scratch directory under
+/var/tmp that is removed afterwards, and the users are deleted (userdel drops their
+subordinate ranges too).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from armroot import userns
+from armroot.store import safe_remove
+from armroot.userns import IdRange
+from tests.helpers import (
+    REPO,
+    HostState,
+    children_of,
+    error_lines,
+    namespace_of,
+    processes_in_namespace,
+    wait_for,
+)
+from tests.integration.conftest import cache_dir
+from tests.integration.images_fixtures import ImageFixtures, build
+
+pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.unprivileged]
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+USER = "armroot-rl"
+NOSUB = "armroot-rl-nosub"
+
+
+class User(NamedTuple):
+    name: str
+    uid: int
+    gid: int
+    home: Path
+    sub: IdRange | None
+
+    @property
+    def store(self) -> Path:
+        return self.home / ".local/share/armroot"
+
+
+def _subids(name: str, uid: int) -> IdRange | None:
+    return userns.parse_subids(Path("/etc/subuid").read_text(), name, uid)
+
+
+def _add_user(name: str, home: Path, with_range: bool) -> User:
+    if subprocess.run(["id", name], capture_output=True).returncode == 0:
+        subprocess.run(["userdel", name], check=True)  # left by an interrupted run
+    flags = [] if with_range else ["--system"]  # system users get no subordinate ids
+    subprocess.run(
+        ["useradd", *flags, "--home-dir", str(home), "--create-home", "--shell", "/bin/sh", name],
+        check=True,
+    )
+    entry = pwd.getpwnam(name)
+    sub = _subids(name, entry.pw_uid)
+    if with_range and sub is None:
+        start = userns.free_start(Path("/etc/subuid").read_text(), Path("/etc/subgid").read_text())
+        span = f"{start}-{start + 65535}"
+        subprocess.run(["usermod", "--add-subuids", span, "--add-subgids", span, name], check=True)
+        sub = _subids(name, entry.pw_uid)
+    assert (sub is not None) == with_range
+    return User(name, entry.pw_uid, entry.pw_gid, home, sub)
+
+
+@pytest.fixture(scope="module")
+def scratch() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="armroot-rootless-", dir="/var/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        safe_remove(path)
+
+
+@pytest.fixture(scope="module")
+def user_armroot(scratch: Path) -> Path:
+    """armroot installed for the users: a venv of the system Python, from a copy of this
+    checkout (pip would write build files into the checkout itself)."""
+    if not os.access(SYSTEM_PYTHON, os.X_OK):
+        pytest.fail(f"{SYSTEM_PYTHON} is missing: the rootless tests install armroot with it")
+    source = scratch / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    shutil.copytree(
+        REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+    )
+    venv = scratch / "venv"
+    subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin/pip"), "install", "-q", "--disable-pip-version-check", str(source)],
+        check=True,
+        timeout=900,
+    )
+    return venv / "bin/armroot"
+
+
+@pytest.fixture(scope="module")
+def user(scratch: Path) -> Iterator[User]:
+    made = _add_user(USER, scratch / "home", with_range=True)
+    try:
+        yield made
+    finally:
+        subprocess.run(["userdel", USER], check=False)
+        assert _subids(USER, made.uid) is None  # the range went with the user
+
+
+@pytest.fixture(scope="module")
+def nosub(scratch: Path) -> Iterator[User]:
+    made = _add_user(NOSUB, scratch / "nosub-home", with_range=False)
+    try:
+        yield made
+    finally:
+        subprocess.run(["userdel", NOSUB], check=False)
+
+
+def as_user(
+    who: User,
+    armroot: Path,
+    *args: str,
+    path: str = "/usr/local/bin:/usr/bin:/bin",
+    wrap: tuple[str, ...] = (),
+    timeout: float = 1200,
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*wrap, *_user_argv(who, armroot, *args, path=path)],
+        cwd=who.home,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
+def _user_argv(who: User, armroot: Path, *args: str, path: str = "/usr/bin:/bin") -> list[str]:
+    clean = [f"HOME={who.home}", f"USER={who.name}", f"PATH={path}", "LANG=C.UTF-8"]
+    return ["runuser", "-u", who.name, "--", "env", "-i", *clean, str(armroot), *args]
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"{proc.args}\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _owned_by_subids(top: Path, sub: IdRange, skip: Path | None = None) -> list[Path]:
+    found: list[Path] = []
+    ids = range(sub.start, sub.start + sub.size)
+    for dirpath, dirnames, filenames in os.walk(top, onerror=lambda e: None):
+        here = Path(dirpath)
+        if skip is not None and here == skip:
+            dirnames.clear()
+            continue
+        for name in dirnames + filenames:
+            try:
+                info = (here / name).lstat()
+            except OSError:
+                continue
+            if info.st_uid in ids or info.st_gid in ids:
+                found.append(here / name)
+    return found
+
+
+def test_doctor_explains_what_rootless_use_needs(
+    user: User, nosub: User, user_armroot: Path
+) -> None:
+    ready = as_user(user, user_armroot, "doctor")
+    assert f"[ok  ] rootless: {USER}: user namespaces allowed" in _ok(ready)
+    assert user.sub is not None and f"{user.sub.start}-" in ready.stdout
+    missing = as_user(nosub, user_armroot, "doctor")
+    assert missing.returncode != 0
+    assert f"[FAIL] rootless: {NOSUB}: /etc/subuid has no range for {NOSUB}" in missing.stdout
+    assert "usermod --add-subuids" in missing.stdout
+
+
+def test_no_range_and_no_newuidmap_are_one_line_errors_and_leave_nothing(
+    user: User, nosub: User, user_armroot: Path, armhf_tarball: Path
+) -> None:
+    proc = as_user(nosub, user_armroot, "create", "x", "--from", str(armhf_tarball))
+    assert proc.returncode != 0
+    assert error_lines(proc.stderr) == [
+        f"armroot: error: /etc/subuid has no range for {NOSUB}: sudo usermod --add-subuids "
+        + proc.stderr.split("--add-subuids ", 1)[1].strip()
+    ]
+    assert not (nosub.store / "envs").exists()
+    proc = as_user(user, user_armroot, "run", "x", "--", "true", path="/nonexistent")
+    assert proc.returncode != 0
+    lines = error_lines(proc.stderr)
+    assert len(lines) == 1 and "newuidmap is not installed" in lines[0], proc.stderr
+
+
+@pytest.fixture(scope="module")
+def hf(user: User, user_armroot: Path, armhf_tarball: Path) -> str:
+    before = HostState.now()
+    created = as_user(user, user_armroot, "create", "hf", "--from", str(armhf_tarball))
+    assert "device nodes" in _ok(created) + created.stderr  # skipped: no mknod rootless
+    assert HostState.now() == before
+    return "hf"
+
+
+def test_a_tarball_env_is_owned_by_the_user_and_its_subordinate_ids(
+    user: User, user_armroot: Path, hf: str
+) -> None:
+    assert user.sub is not None
+    rootfs = user.store / "envs" / hf / "rootfs"
+    assert rootfs.stat().st_uid == user.uid  # inner root is the user
+    partial = rootfs / "var/cache/apt/archives/partial"  # _apt (42) inside
+    assert partial.stat().st_uid == user.sub.start + 41
+    inside = _ok(
+        as_user(
+            user,
+            user_armroot,
+            "run",
+            hf,
+            "--",
+            "sh",
+            "-c",
+            "id -u; uname -m; stat -c %u /var/cache/apt/archives/partial; ls -l /dev/null",
+        )
+    ).splitlines()
+    assert inside[:3] == ["0", "armv7l", "42"]
+    assert inside[3].startswith("crw-rw-rw-")  # the host's node, bound
+
+
+@pytest.mark.network
+def test_install_and_build_as_the_user(
+    user: User, user_armroot: Path, hf: str, scratch: Path
+) -> None:
+    _ok(as_user(user, user_armroot, "install", hf, "hello"))
+    assert "Hello, world!" in _ok(as_user(user, user_armroot, "run", hf, "--", "hello"))
+    src = user.home / "project"
+    src.mkdir()
+    (src / "main.cpp").write_text(
+        '#include <iostream>\nint main() { std::cout << "built rootless\\n"; }\n'
+    )
+    (src / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.13)\nproject(p CXX)\nadd_executable(p main.cpp)\n"
+    )
+    (src / "armroot.toml").write_text('[build]\nartifacts = ["p"]\nsmoke = ["/build/p"]\n')
+    subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", str(src)], check=True)
+    out = _ok(as_user(user, user_armroot, "build", hf, "--src", str(src)))
+    assert "built rootless" in out
+    artifact = src / "armroot-out" / "p"
+    assert artifact.stat().st_uid == user.uid
+    assert artifact.read_bytes()[18] == 0x28  # e_machine EM_ARM
+
+
+def test_sigkill_mid_run_leaves_no_mount_process_or_subordinate_file(
+    user: User, user_armroot: Path, hf: str
+) -> None:
+    assert user.sub is not None
+    mark = user.home / "mark"
+    mark.mkdir()
+    os.chown(mark, user.uid, user.gid)
+    before = HostState.now()
+    script = "sleep 300 & setsid sleep 300 & touch /tmp/scratch; echo up > /mark/ready; wait"
+    proc = subprocess.Popen(
+        _user_argv(
+            user, user_armroot, "run", hf, "--bind", f"{mark}:/mark", "--", "sh", "-c", script
+        ),
+        cwd=user.home,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert wait_for(lambda: (mark / "ready").exists(), timeout=120), proc.stderr
+        inside = children_of(proc.pid)
+        armroot_pid = inside[0]  # runuser's child: env exec'd armroot
+        assert namespace_of(armroot_pid, "user") != namespace_of(os.getpid(), "user")
+        deepest = inside[-1]
+        pid_ns, mnt_ns = namespace_of(deepest, "pid"), namespace_of(deepest, "mnt")
+        assert pid_ns and mnt_ns
+        os.kill(armroot_pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert wait_for(lambda: not processes_in_namespace(pid_ns, "pid"), timeout=20)
+    assert wait_for(lambda: not processes_in_namespace(mnt_ns, "mnt"), timeout=20)
+    assert not [p for p in inside if Path(f"/proc/{p}").exists()]
+    assert HostState.now() == before
+    assert (mark / "ready").stat().st_uid == user.uid
+    stray = [
+        p
+        for top in (user.home, Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+        for p in _owned_by_subids(top, user.sub, skip=user.store)
+    ]
+    assert stray == []
+
+
+def test_a_sigkilled_create_is_cleaned_up_by_the_next_create(
+    user: User, user_armroot: Path, armhf_tarball: Path, tiny_armhf_tarball: Path, scratch: Path
+) -> None:
+    tiny = scratch / tiny_armhf_tarball.name
+    shutil.copy2(tiny_armhf_tarball, tiny)
+    tiny.chmod(0o644)
+    proc = subprocess.Popen(
+        _user_argv(user, user_armroot, "create", "gone", "--from", str(armhf_tarball)),
+        cwd=user.home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    staging = user.store / "staging"
+    assert wait_for(lambda: staging.is_dir() and any(staging.iterdir()), timeout=120)
+    armroot_pid = children_of(proc.pid)[0]
+    os.kill(armroot_pid, signal.SIGKILL)
+    proc.wait()
+    listed = as_user(user, user_armroot, "list")
+    assert listed.returncode == 0 and "warning" not in listed.stderr, listed.stderr
+    _ok(as_user(user, user_armroot, "create", "small", "--from", str(tiny)))
+    assert list(staging.iterdir()) == []
+    assert not (user.store / "envs/gone").exists()
+    _ok(as_user(user, user_armroot, "rm", "small"))
+
+
+def test_a_disk_image_is_read_in_the_users_namespace(
+    user: User, user_armroot: Path, armhf_tarball: Path, scratch: Path
+) -> None:
+    """fuse2fs needs /dev/fuse, which this kind of machine keeps at 0600 (distributions
+    ship 0666). The user's armroot runs in a private mount namespace where a 0666 node is
+    bound over /dev/fuse: the host's own /dev/fuse is never changed."""
+    images: ImageFixtures = build(armhf_tarball, cache_dir())
+    image = scratch / images.image_xz.name
+    shutil.copy2(images.image_xz, image)
+    image.chmod(0o644)
+    refused = as_user(user, user_armroot, "create", "img", "--from", str(image), "--no-verify")
+    if os.stat("/dev/fuse").st_mode & 0o006 != 0o006:
+        assert error_lines(refused.stderr) == [
+            "armroot: error: /dev/fuse cannot be opened (Permission denied): armroot reads "
+            "disk images with fuse2fs: make it usable: `sudo chmod 0666 /dev/fuse` (the udev "
+            "default on Debian, Fedora and Arch), or create this env with sudo"
+        ]
+        assert not (user.store / "envs/img").exists()
+    fuse = scratch / "fuse"
+    fuse.mkdir()
+    wrap = (
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        f"mount -t tmpfs -o size=64k tmpfs {fuse} && mknod -m 666 {fuse}/fuse c 10 229 && "
+        f'mount --bind {fuse}/fuse /dev/fuse && exec "$@"',
+        "sh",
+    )
+    before = HostState.now()
+    made = as_user(
+        user, user_armroot, "create", "img", "--from", str(image), "--no-verify", wrap=wrap
+    )
+    assert "device nodes: rootless" in _ok(made) + made.stderr
+    assert HostState.now() == before
+    assert sorted(os.listdir(fuse)) == []  # the tmpfs went with the namespace
+    rootfs = user.store / "envs/img/rootfs"
+    assert rootfs.stat().st_uid == user.uid
+    assert (rootfs / "boot/firmware/config.txt").is_file()  # the FAT partition, copied
+    assert user.sub is not None
+    chkpwd = (rootfs / "usr/sbin/unix_chkpwd").stat()  # root:shadow (42) 2755 in Debian
+    subgid = userns.parse_subids(Path("/etc/subgid").read_text(), user.name, user.gid)
+    assert subgid is not None
+    assert (chkpwd.st_uid, chkpwd.st_gid) == (user.uid, subgid.start + 41)
+    assert chkpwd.st_mode & 0o7777 == 0o2755
+    assert _ok(as_user(user, user_armroot, "run", "img", "--", "uname", "-m")).strip() == "armv7l"
+    _ok(as_user(user, user_armroot, "rm", "img"))
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_debian_with_mmdebstrap_unshare_mode(user: User, user_armroot: Path) -> None:
+    made = as_user(
+        user,
+        user_armroot,
+        "create",
+        "deb",
+        "--from",
+        "debian:trixie",
+        "--arch",
+        "arm64",
+        "--minimal",
+    )
+    assert "Bootstrapping Debian trixie arm64" in _ok(made) + made.stderr
+    assert user.sub is not None
+    rootfs = user.store / "envs/deb/rootfs"
+    assert rootfs.stat().st_uid == user.uid
+    assert (rootfs / "var/cache/apt/archives/partial").stat().st_uid == user.sub.start + 41
+    out = _ok(
+        as_user(
+            user,
+            user_armroot,
+            "run",
+            "deb",
+            "--",
+            "sh",
+            "-c",
+            "uname -m; stat -c %U /var/cache/apt/archives/partial",
+        )
+    )
+    assert out.split() == ["aarch64", "_apt"]
+    _ok(as_user(user, user_armroot, "rm", "deb"))
+    assert not (user.store / "envs/deb").exists()
+
+
+def test_rm_deletes_subordinate_files_from_inside(user: User, user_armroot: Path, hf: str) -> None:
+    assert user.sub is not None
+    _ok(as_user(user, user_armroot, "rm", hf))
+    assert not (user.store / "envs" / hf).exists()
+    assert _owned_by_subids(user.home, user.sub) == []
+    listing = as_user(user, user_armroot, "list")
+    assert "no environments yet" in _ok(listing) + listing.stderr
