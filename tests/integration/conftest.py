@@ -22,7 +22,15 @@ import pytest
 from armroot import __version__
 from armroot.arch import by_name
 from armroot.images import debian
-from tests.helpers import TAR, armroot
+from tests.helpers import (
+    TAR,
+    HostFiles,
+    HostState,
+    armroot,
+    running_pids,
+    stray_processes,
+    wait_for,
+)
 
 ROOT_SPECS: dict[str, tuple[str, ...]] = {
     # The README's default environment: Debian trixie arm64 with the default packages.
@@ -41,6 +49,17 @@ ROOT_SPECS: dict[str, tuple[str, ...]] = {
         "gcc,make,libc6-dev",
     ),
 }
+
+
+@pytest.fixture(autouse=True)
+def host_is_untouched() -> Iterator[None]:
+    """After every integration test (faults.md): no new mount or loop device, no process
+    left behind, and the host files a session could touch byte-identical."""
+    state, files, pids = HostState.now(), HostFiles.now(), running_pids()
+    yield
+    assert wait_for(lambda: not stray_processes(pids), timeout=15), stray_processes(pids)
+    assert HostState.now() == state
+    assert HostFiles.now() == files
 
 
 def cache_dir() -> Path:

@@ -193,9 +193,16 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
     for warning in outcome.warnings:
         log.warn(warning)
     if outcome.setup_error:
+        hint = "run with --verbose for the mount plan; report it if it persists"
+        if str(env.rootfs) in outcome.setup_error:
+            # The root itself has an odd shape (a file or a link where a mount point goes):
+            # armroot refuses to change the env's files to make the session fit.
+            hint = (
+                f"that path is in the env's own root ({env.rootfs}): make it what a Linux "
+                "root has there (a directory), or create the env again"
+            )
         raise SandboxError(
-            f"could not set up the session in '{env.name}': {outcome.setup_error}",
-            "run with --verbose for the mount plan; report it if it persists",
+            f"could not set up the session in '{env.name}': {outcome.setup_error}", hint
         )
     if outcome.exec_error:
         error = ExternalCommandError(
