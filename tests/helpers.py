@@ -206,6 +206,13 @@ def processes_in_namespace(ns: str, kind: str) -> list[int]:
     return pids
 
 
+def assert_session_gone(inside: list[int], pid_ns: str, mnt_ns: str) -> None:
+    """Every process of a session (host PIDs ``inside``) and both its namespaces are gone."""
+    assert wait_for(lambda: not processes_in_namespace(pid_ns, "pid"), timeout=20)
+    assert wait_for(lambda: not processes_in_namespace(mnt_ns, "mnt"), timeout=20)
+    assert not [p for p in inside if Path(f"/proc/{p}").exists()]
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float = 30, interval: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

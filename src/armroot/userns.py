@@ -15,7 +15,6 @@ them too; ``become_root`` is the one place that acts.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 from pathlib import Path
@@ -23,7 +22,6 @@ from typing import NamedTuple
 
 from armroot.errors import HostError
 
-CLONE_NEWUSER = 0x10000000
 # Inner ids 1..65535 at least: a Debian root uses 65534 (nobody) and ids up to 65533.
 MIN_COUNT = 65535
 ETC = Path("/etc")
@@ -81,31 +79,44 @@ def _read(path: Path) -> str | None:
         return None
 
 
+# The sysctls that switch unprivileged user namespaces off, the value that does it, what
+# to tell, and the value that turns them back on.
+SYSCTLS = (
+    (
+        "user.max_user_namespaces",
+        "0",
+        "user namespaces are disabled (sysctl user.max_user_namespaces = 0)",
+        "65536",
+    ),
+    (
+        "kernel.unprivileged_userns_clone",  # Debian's kernels before 6.x
+        "0",
+        "unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone = 0)",
+        "1",
+    ),
+    (
+        "kernel.apparmor_restrict_unprivileged_userns",
+        "1",
+        "AppArmor restricts unprivileged user namespaces (sysctl "
+        "kernel.apparmor_restrict_unprivileged_userns = 1, as on Ubuntu 24.04)",
+        "0",
+    ),
+)
+
+
 def namespace_blocker(proc: Path = PROC) -> Blocker | None:
     """Why unprivileged user namespaces are off on this host, if they are."""
-    sysctl = "sudo sysctl -w {}={} (and the same line in /etc/sysctl.d/ to keep it)"
-    limit = _read(proc / "sys/user/max_user_namespaces")
-    if limit is not None and limit.strip() == "0":
-        return Blocker(
-            "user namespaces are disabled (sysctl user.max_user_namespaces = 0)",
-            sysctl.format("user.max_user_namespaces", 65536),
-        )
-    debian = _read(proc / "sys/kernel/unprivileged_userns_clone")
-    if debian is not None and debian.strip() == "0":
-        return Blocker(
-            "unprivileged user namespaces are disabled (sysctl "
-            "kernel.unprivileged_userns_clone = 0)",
-            sysctl.format("kernel.unprivileged_userns_clone", 1),
-        )
-    apparmor = _read(proc / "sys/kernel/apparmor_restrict_unprivileged_userns")
-    if apparmor is not None and apparmor.strip() == "1":
-        return Blocker(
-            "AppArmor restricts unprivileged user namespaces (sysctl "
-            "kernel.apparmor_restrict_unprivileged_userns = 1, as on Ubuntu 24.04)",
-            "allow them for armroot's Python with an AppArmor profile granting `userns,` "
-            "(see README, Rootless), or "
-            + sysctl.format("kernel.apparmor_restrict_unprivileged_userns", 0),
-        )
+    for name, bad, what, good in SYSCTLS:
+        value = _read(proc / "sys" / name.replace(".", "/"))
+        if value is None or value.strip() != bad:
+            continue
+        fix = f"sudo sysctl -w {name}={good} (and the same line in /etc/sysctl.d/ to keep it)"
+        if "apparmor" in name:
+            fix = (
+                "allow them for armroot's Python with an AppArmor profile granting `userns,` "
+                f"(see README, Rootless), or {fix}"
+            )
+        return Blocker(what, fix)
     return None
 
 
@@ -222,24 +233,26 @@ def require_sys_admin() -> None:
 
 
 def _unshare_user() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(ctypes.c_int(CLONE_NEWUSER)) != 0:
-        err = ctypes.get_errno()
+    from armroot.sandbox import syscalls as sc
+
+    try:
+        sc.unshare(sc.CLONE_NEWUSER)
+    except OSError as exc:
         blocker = namespace_blocker()
         if blocker is not None:
-            raise HostError(blocker.what, blocker.hint)
-        if err in (errno.EPERM, errno.EACCES):
+            raise HostError(blocker.what, blocker.hint) from exc
+        if exc.errno in (errno.EPERM, errno.EACCES):
             raise HostError(
                 "the kernel refused a user namespace (EPERM: a seccomp or security-module "
                 "policy, or armroot runs inside a chroot)",
                 "run armroot directly on the host, or as root",
-            )
-        if err == errno.ENOSPC:
+            ) from exc
+        if exc.errno == errno.ENOSPC:
             raise HostError(
                 "the limit on user namespaces is reached (sysctl user.max_user_namespaces)",
                 "raise it: sudo sysctl -w user.max_user_namespaces=65536",
-            )
-        raise HostError(f"cannot create a user namespace: {os.strerror(err)}")
+            ) from exc
+        raise HostError(f"cannot create a user namespace: {exc.strerror}") from exc
 
 
 def become_root() -> None:

@@ -11,6 +11,7 @@ subordinate ranges too).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -29,10 +30,10 @@ from armroot.userns import IdRange
 from tests.helpers import (
     REPO,
     HostState,
+    assert_session_gone,
     children_of,
     error_lines,
     namespace_of,
-    processes_in_namespace,
     wait_for,
 )
 from tests.integration.conftest import cache_dir
@@ -113,23 +114,26 @@ def user_armroot(scratch: Path) -> Path:
     return venv / "bin/armroot"
 
 
-@pytest.fixture(scope="module")
-def user(scratch: Path) -> Iterator[User]:
-    made = _add_user(USER, scratch / "home", with_range=True)
+@contextlib.contextmanager
+def _temporary_user(name: str, home: Path, with_range: bool) -> Iterator[User]:
+    made = _add_user(name, home, with_range)
     try:
         yield made
     finally:
-        subprocess.run(["userdel", USER], check=False)
-        assert _subids(USER, made.uid) is None  # the range went with the user
+        subprocess.run(["userdel", name], check=False)
+        assert _subids(name, made.uid) is None  # a range goes with its user
+
+
+@pytest.fixture(scope="module")
+def user(scratch: Path) -> Iterator[User]:
+    with _temporary_user(USER, scratch / "home", with_range=True) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
 def nosub(scratch: Path) -> Iterator[User]:
-    made = _add_user(NOSUB, scratch / "nosub-home", with_range=False)
-    try:
+    with _temporary_user(NOSUB, scratch / "nosub-home", with_range=False) as made:
         yield made
-    finally:
-        subprocess.run(["userdel", NOSUB], check=False)
 
 
 def as_user(
@@ -291,9 +295,7 @@ def test_sigkill_mid_run_leaves_no_mount_process_or_subordinate_file(
     finally:
         proc.kill()
         proc.wait()
-    assert wait_for(lambda: not processes_in_namespace(pid_ns, "pid"), timeout=20)
-    assert wait_for(lambda: not processes_in_namespace(mnt_ns, "mnt"), timeout=20)
-    assert not [p for p in inside if Path(f"/proc/{p}").exists()]
+    assert_session_gone(inside, pid_ns, mnt_ns)
     assert HostState.now() == before
     assert (mark / "ready").stat().st_uid == user.uid
     stray = [

@@ -15,6 +15,7 @@ from armroot import elfinfo
 from tests.helpers import (
     HostState,
     armroot,
+    assert_session_gone,
     children_of,
     error_lines,
     namespace_of,
@@ -177,9 +178,7 @@ def test_sigkill_of_armroot_leaves_no_mount_or_process(
     finally:
         proc.kill()
         proc.wait()
-    assert wait_for(lambda: not processes_in_namespace(pid_ns, "pid"), timeout=20)
-    assert wait_for(lambda: not processes_in_namespace(mnt_ns, "mnt"), timeout=20)
-    assert not [p for p in inside if Path(f"/proc/{p}").exists()]
+    assert_session_gone(inside, pid_ns, mnt_ns)
     assert HostState.now() == before
     info = armroot("info", env.name, "--json", home=env.home)
     assert '"in_use": false' in info.stdout
