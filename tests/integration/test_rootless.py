@@ -39,7 +39,8 @@ from tests.helpers import (
 from tests.integration.conftest import cache_dir
 from tests.integration.images_fixtures import ImageFixtures, build
 
-pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.unprivileged]
+# network: pip installs armroot and its dependencies for the users from PyPI.
+pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network, pytest.mark.unprivileged]
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 USER = "armroot-rl"
