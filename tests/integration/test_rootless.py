@@ -17,6 +17,7 @@ import pwd
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,6 +211,51 @@ def test_no_range_and_no_newuidmap_are_one_line_errors_and_leave_nothing(
     assert len(lines) == 1 and "newuidmap is not installed" in lines[0], proc.stderr
 
 
+# Runs argv[1:] in a new user namespace (identity-mapped, made by root) whose
+# user.max_user_namespaces is 0: the limit is per user namespace, so the host's stays as it
+# is while the command sees user namespaces switched off.
+NAMESPACES_OFF = """
+import os, sys
+ready_r, ready_w = os.pipe()
+go_r, go_w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    from armroot.sandbox import syscalls
+    syscalls.unshare(syscalls.CLONE_NEWUSER)
+    os.write(ready_w, b"x")
+    os.read(go_r, 1)
+    with open("/proc/sys/user/max_user_namespaces", "w") as f:
+        f.write("0")
+    os.execvp(sys.argv[1], sys.argv[1:])
+os.read(ready_r, 1)
+for kind in ("uid_map", "gid_map"):
+    with open(f"/proc/{pid}/{kind}", "w") as f:
+        f.write("0 0 4294967295")
+os.write(go_w, b"x")
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
+def test_user_namespaces_switched_off_are_named(user: User, user_armroot: Path) -> None:
+    as_the_user = ["setpriv", f"--reuid={user.uid}", f"--regid={user.gid}", "--clear-groups"]
+    clean = ["env", "-i", f"HOME={user.home}", "PATH=/usr/bin:/bin"]
+    command = [str(user_armroot), "run", "x", "--", "true"]
+    proc = subprocess.run(
+        [sys.executable, "-c", NAMESPACES_OFF, *as_the_user, *clean, *command],
+        cwd=user.home,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert error_lines(proc.stderr) == [
+        "armroot: error: user namespaces are disabled (sysctl user.max_user_namespaces = 0): "
+        "sudo sysctl -w user.max_user_namespaces=65536 (and the same line in /etc/sysctl.d/ "
+        "to keep it)"
+    ]
+    assert Path("/proc/sys/user/max_user_namespaces").read_text().strip() != "0"
+
+
 @pytest.fixture(scope="module")
 def hf(user: User, user_armroot: Path, armhf_tarball: Path) -> str:
     before = HostState.now()
@@ -241,6 +287,19 @@ def test_a_tarball_env_is_owned_by_the_user_and_its_subordinate_ids(
     ).splitlines()
     assert inside[:3] == ["0", "armv7l", "42"]
     assert inside[3].startswith("crw-rw-rw-")  # the host's node, bound
+
+
+def test_shell_as_the_user(user: User, user_armroot: Path, hf: str) -> None:
+    proc = subprocess.run(
+        _user_argv(user, user_armroot, "shell", hf),
+        cwd=user.home,
+        input="echo from-shell $(id -u); uname -m; exit 3\n",
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.split() == ["from-shell", "0", "armv7l"]
 
 
 @pytest.mark.network
