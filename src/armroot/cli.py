@@ -194,6 +194,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = add("doctor", help="check (and --fix) the host")
     p.add_argument("--fix", action="store_true", help="mount binfmt_misc, register QEMU (root)")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--env", dest="https_env", metavar="NAME", help="also check HTTPS inside this env"
+    )
+    p.add_argument("--url", default=None, help="the https URL --env fetches")
     return parser
 
 
@@ -345,7 +349,9 @@ def _dispatch(args: argparse.Namespace | SimpleNamespace, command: list[str] | N
     if verb == "doctor":
         from armroot.commands import doctor as doctor_cmd
 
-        report = doctor_cmd.doctor(apply_fix=args.fix)
+        report = doctor_cmd.doctor(
+            apply_fix=args.fix, env=args.https_env, url=args.url or doctor_cmd.HTTPS_URL
+        )
         if args.json:
             import dataclasses
 

@@ -242,6 +242,12 @@ def test_a_32_bit_root_lists_a_large_directory_completely(
     proc = env.run("--no-accel", "--", "sh", "-c", "ls /usr/share/ca-certificates/mozilla | wc -l")
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) == expected
+    # doctor --env runs the same self-test on /usr/bin for a 32-bit root (and would warn)
+    doctor = armroot("doctor", "--env", env.name, home=env.home)
+    usr_bin = len(os.listdir(env.home / "envs" / env.name / "rootfs/usr/bin"))
+    assert f"[ok  ] 32-bit readdir in '{env.name}': /usr/bin: all {usr_bin} entries" in (
+        doctor.stdout
+    ), doctor.stdout
 
 
 # --- 29: store on a nodev filesystem ---------------------------------------------------------
@@ -350,6 +356,50 @@ def test_root_without_cap_sys_admin_is_told_why(faults_arm64: ArmEnv) -> None:
         timeout=120,
     )
     _one_error(proc, "without CAP_SYS_ADMIN", "--cap-add SYS_ADMIN", "rootless")
+
+
+# --- 37: HTTPS inside: DNS, TLS and CA failures told apart ---------------------------------
+
+
+@pytest.mark.network
+def test_doctor_tells_dns_tls_and_ca_failures_apart(faults_arm64: ArmEnv, tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    env = faults_arm64
+    installed = armroot("install", env.name, "curl", home=env.home, timeout=1200)
+    assert installed.returncode == 0, installed.stderr
+    doctor = ("doctor", "--env", env.name)
+    real = armroot(*doctor, home=env.home)
+    if "with the root's own CA store" not in real.stdout:
+        # This machine's https goes through a TLS-intercepting proxy (as company networks
+        # do): the root's CA store refuses it, the host's bundle trusts it.
+        assert "does not trust the server's certificate (curl 60), the host's bundle does" in (
+            real.stdout
+        ), real.stdout
+        assert f"armroot run {env.name} --host-ca" in real.stdout
+    bad_resolv = tmp_path / "resolv.conf"
+    bad_resolv.write_text("nameserver 127.0.0.9\n")  # nothing answers there
+    dns = in_private_namespace(
+        f"mount --bind {shlex.quote(str(bad_resolv))} /etc/resolv.conf && "
+        f"ARMROOT_HOME={shlex.quote(str(env.home))} {ARMROOT} {' '.join(doctor)}"
+    )
+    assert dns.returncode != 0
+    assert "[FAIL] https in 'f64': DNS: the root cannot resolve the host name (curl 6)" in (
+        dns.stdout
+    )
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/"  # plain HTTP: not TLS
+        tls = armroot(*doctor, "--url", url, home=env.home)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert tls.returncode != 0
+    assert "[FAIL] https in 'f64': the TLS handshake failed (curl 35)" in tls.stdout
 
 
 # --- load --------------------------------------------------------------------------------------

@@ -99,3 +99,13 @@ def test_qemu_version_parsing() -> None:
     text = "qemu-aarch64 version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"
     assert parse_qemu_version(text) == (7, 2, 22)
     assert parse_qemu_version("garbage") is None
+
+
+def test_readdir_verdict_warns_when_a_32_bit_listing_comes_out_short() -> None:
+    from armroot.commands.doctor import readdir_verdict
+
+    assert readdir_verdict("hf", 435, 435).status == "ok"
+    short = readdir_verdict("hf", 12, 435)
+    assert short.status == "warn" and "listed 12 of 435" in short.detail
+    assert "LP#1805913" in short.detail and "qemu-user-static" in short.fix
+    assert "failed" in readdir_verdict("hf", None, 435).detail

@@ -255,8 +255,118 @@ def fix(directory: Path = binfmt.BINFMT_DIR) -> list[str]:
     return done
 
 
-def doctor(apply_fix: bool = False, directory: Path = binfmt.BINFMT_DIR) -> DoctorReport:
+HTTPS_URL = "https://deb.debian.org/debian/"
+# curl's exit codes that name a cause (man curl): what each means inside a root.
+CURL_CAUSES = {
+    6: (
+        "DNS: the root cannot resolve the host name (curl 6)",
+        "check the host's /etc/resolv.conf (sessions use it) and that the host resolves it",
+    ),
+    7: (
+        "cannot connect (curl 7): no route, or a firewall",
+        "check the host's network and proxy settings (https_proxy is passed with --env)",
+    ),
+    28: ("timed out (curl 28)", "check the host's network; a proxy may need --env https_proxy"),
+    35: (
+        "the TLS handshake failed (curl 35): no randomness (/dev/urandom), a TLS library "
+        "too old for the server, or not TLS at all on that port",
+        "check the URL; `armroot upgrade ENV` for a newer TLS library",
+    ),
+}
+
+
+def https_checks(name: str, url: str = HTTPS_URL) -> list[Check]:
+    """Fetch ``url`` with the root's curl, first with the root's CA store, then (on a
+    certificate error) with the host's bundle: tells DNS, TLS and CA failures apart."""
+    from armroot.commands import session
+
+    script = (
+        "command -v curl >/dev/null || exit 127; "
+        'exec curl -sS -o /dev/null --max-time 30 "$0" 2>/dev/null'
+    )
+
+    def curl(host_ca: bool) -> int:
+        argv = ("sh", "-c", script, url)
+        options = session.RunOptions(name, argv, host_ca=host_ca, capture=True, accel=False)
+        return session.run(options).exit_code
+
+    what = f"https in '{name}'"
+    code = curl(host_ca=False)
+    if code == 0:
+        return [Check(what, "ok", f"{url} with the root's own CA store")]
+    if code == 127:
+        return [Check(what, "warn", "the root has no curl", f"armroot install {name} curl")]
+    if code == 60:
+        if curl(host_ca=True) == 0:
+            return [
+                Check(
+                    what,
+                    "warn",
+                    "the root's CA store does not trust the server's certificate (curl 60), "
+                    "the host's bundle does: a TLS-intercepting proxy",
+                    f"use --host-ca (armroot run {name} --host-ca -- ...)",
+                )
+            ]
+        return [
+            Check(
+                what,
+                "fail",
+                "neither the root's CA store nor the host's trusts the server (curl 60)",
+                "check the URL, and the host's CA bundle (update-ca-certificates)",
+            )
+        ]
+    detail, fix_hint = CURL_CAUSES.get(code, (f"curl failed with exit status {code}", ""))
+    return [Check(what, "fail", detail, fix_hint)]
+
+
+READDIR_PROBE = "/usr/bin"  # hundreds of entries in any root with a userland
+
+
+def readdir_verdict(name: str, listed: int | None, expected: int) -> Check:
+    """Whether a 32-bit program listed the probe directory completely. Pure."""
+    what = f"32-bit readdir in '{name}'"
+    if listed == expected:
+        return Check(what, "ok", f"{READDIR_PROBE}: all {expected} entries listed")
+    seen = "failed" if listed is None else f"listed {listed} of {expected} entries"
+    return Check(
+        what,
+        "warn",
+        f"{READDIR_PROBE} {seen}: this qemu hands 64-bit directory offsets to 32-bit "
+        "programs on this filesystem (LP#1805913); CA stores and listings come out broken",
+        "install a newer qemu-user-static, or keep the store (ARMROOT_HOME) on another "
+        "filesystem (tmpfs, btrfs, xfs)",
+    )
+
+
+def readdir_check(name: str) -> list[Check]:
+    """The LP#1805913 self-test for 32-bit roots: list a large directory from inside and
+    compare with what the host sees in the same directory."""
+    from armroot.commands import session
+    from armroot.paths import resolve_in_root
+    from armroot.store import Store
+
+    env = Store().get(name)
+    if env.meta.arch == "arm64":
+        return []
+    probe = resolve_in_root(env.rootfs, READDIR_PROBE)
+    expected = len(os.listdir(probe))
+    argv = ("sh", "-c", f"ls -f {READDIR_PROBE} | wc -l")
+    result = session.run(session.RunOptions(name, argv, capture=True, accel=False))
+    if result.exit_code == 127:  # no ls in this root: nothing to test with
+        return []
+    listed = int(result.stdout) - 2 if result.exit_code == 0 else None  # minus . and ..
+    return [readdir_verdict(name, listed, expected)]
+
+
+def doctor(
+    apply_fix: bool = False,
+    directory: Path = binfmt.BINFMT_DIR,
+    env: str | None = None,
+    url: str = HTTPS_URL,
+) -> DoctorReport:
     fixed = fix(directory) if apply_fix else []
     report = check(directory)
     report.fixed = fixed
+    if env is not None:
+        report.checks += readdir_check(env) + https_checks(env, url)
     return report
