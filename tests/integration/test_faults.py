@@ -101,10 +101,8 @@ def test_store_and_bind_paths_with_spaces_quotes_newlines_and_non_utf8(
         "/mnt/odd/note",
         home=home,
     )
-    if proc.returncode == 0:
-        assert proc.stdout == "seen through an odd bind\n"
-    else:  # a clear refusal is the other acceptable outcome
-        _one_error(proc, "--bind")
+    assert proc.returncode == 0, proc.stderr  # faults.md allows a clear refusal; it works
+    assert proc.stdout == "seen through an odd bind\n"
     assert armroot("rm", "odd", home=home).returncode == 0
     assert os.listdir(home / "envs") == []
 
@@ -309,10 +307,8 @@ def test_dev_linked_to_the_hosts_dev_is_refused_or_kept_inside(
     subprocess.run(["rm", "-rf", "--one-file-system", str(rootfs / "dev")], check=True)
     (rootfs / "dev").symlink_to("/dev")
     proc = env.run("--no-accel", "--", "sh", "-c", "ls /dev/null")
-    if proc.returncode == 0:
-        assert proc.stdout == "/dev/null\n"
-    else:
-        _one_error(proc, "/dev", "the env's own root", "create the env again")
+    # The link resolves to itself inside the root (never to the host's /dev): refused.
+    _one_error(proc, "/dev", "the env's own root", "create the env again")
     assert os.readlink(rootfs / "dev") == "/dev"  # left as it was; host /dev is guarded
     assert armroot("rm", "devlink", home=home).returncode == 0
 
@@ -323,10 +319,8 @@ def test_a_file_where_a_mount_point_directory_belongs(arm64_tarball: Path, home:
     os.rmdir(rootfs / "tmp")
     (rootfs / "tmp").write_text("a file, not a directory\n")
     proc = env.run("--no-accel", "--", "sh", "-c", "touch /tmp/x && echo ok")
-    if proc.returncode == 0:
-        assert proc.stdout == "ok\n"
-    else:
-        _one_error(proc, "/tmp is a file where a directory", "create the env again")
+    # armroot never replaces a file of the env to fit a mount point: refused.
+    _one_error(proc, "/tmp is a file where a directory", "create the env again")
     assert (rootfs / "tmp").read_text() == "a file, not a directory\n"
     assert armroot("rm", "tmpfile", home=home).returncode == 0
 

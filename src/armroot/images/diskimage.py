@@ -124,8 +124,7 @@ def extract(image: Path, rootfs: Path, work: Path, devices: bool = True) -> None
         f"{{ echo 'fuse2fs could not mount the root partition' >&2; exit {NOT_MOUNTED}; }}; "
         f"exec cp -a {mnt}/. {shlex.quote(str(rootfs))}/"
     )
-    run.require_program("fuse2fs")
-    _check_fuse()
+    run.require_program("fuse2fs")  # /dev/fuse was checked by prepare()
     lines: list[str] = []
     with log.step(f"Copying the root partition ({root.size / 2**20:.0f} MiB)"):
         argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork"]
