@@ -55,6 +55,7 @@ VERBS = (
     "info",
     "rm",
     "doctor",
+    "vm",
 )
 
 
@@ -191,6 +192,25 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("rm", help="remove an environment")
     p.add_argument("name")
+    p = add("vm", help="boot an env with its own kernel under qemu-system")
+    p.add_argument("name")
+    p.add_argument("--mem", help="the VM's memory: 1024, 512M, 2G (default: 1G)")
+    p.add_argument("--cpus", type=int, help="virtual CPUs, 1-8 (default: up to 4)")
+    p.add_argument(
+        "--persist", action="store_true", help="keep what the VM changed (default: thrown away)"
+    )
+    p.add_argument(
+        "--install-kernel",
+        action="store_true",
+        help="install the distribution's kernel for the virt board when the root has none",
+    )
+    p.add_argument(
+        "--host-ca",
+        action="store_true",
+        help="trust the host's CA bundle in the VM and for --install-kernel's download",
+    )
+    p.add_argument("--workdir", default="/root", help="where the command starts (default /root)")
+    p.add_argument("command", nargs="*", help="run it once, then power off (put it after --)")
     p = add("doctor", help="check (and --fix) the host")
     p.add_argument("--fix", action="store_true", help="mount binfmt_misc, register QEMU (root)")
     p.add_argument("--json", action="store_true")
@@ -308,6 +328,23 @@ def _dispatch(args: argparse.Namespace | SimpleNamespace, command: list[str] | N
         return result.exit_code
     if verb in ("images", "cache", "export"):
         return _images_verbs(args)
+    if verb == "vm":
+        from armroot.commands import vm
+
+        argv = tuple(command if command is not None else args.command or [])
+        booted = vm.vm(
+            vm.VmOptions(
+                args.name,
+                argv,
+                args.mem,
+                args.cpus,
+                args.persist,
+                args.install_kernel,
+                args.host_ca,
+                args.workdir,
+            )
+        )
+        return booted.exit_code
     if verb in ("install", "upgrade", "build", "init", "boards", "snapshot", "reset"):
         return _build_verbs(args, command)
     from armroot.commands import manage
@@ -487,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verb = next((a for a in before if not a.startswith("-")), None)
         parser = build_parser(verb if verb in VERBS else None)
         args = parser.parse_args(before)
-        if command is not None and args.verb not in ("run", "build"):
+        if command is not None and args.verb not in ("run", "build", "vm"):
             parser.error(f"'{args.verb}' takes no command after --")
     if args.verbose:
         log.VERBOSITY.set(log.Verbosity.VERBOSE)

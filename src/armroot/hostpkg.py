@@ -32,6 +32,13 @@ LIBARCHIVE = HostPackage(
 )
 FUSE2FS = HostPackage("fuse2fs", debian="fuse2fs", fedora="fuse2fs", arch="e2fsprogs")
 MTOOLS = HostPackage("mtools", debian="mtools", fedora="mtools", arch="mtools")
+QEMU_SYSTEM = HostPackage(
+    "QEMU whole-system emulators for ARM",
+    debian="qemu-system-arm",
+    fedora="qemu-system-aarch64 qemu-system-arm",
+    arch="qemu-system-aarch64 qemu-system-arm",
+)
+E2FSPROGS = HostPackage("e2fsprogs", debian="e2fsprogs", fedora="e2fsprogs", arch="e2fsprogs")
 UIDMAP = HostPackage("newuidmap/newgidmap", debian="uidmap", fedora="shadow-utils", arch="shadow")
 
 BY_PROGRAM: dict[str, HostPackage] = {
@@ -42,5 +49,9 @@ BY_PROGRAM: dict[str, HostPackage] = {
     "qemu-arm-static": QEMU_USER_STATIC,
     "qemu-aarch64-static": QEMU_USER_STATIC,
     "newuidmap": UIDMAP,
+    "qemu-system-aarch64": QEMU_SYSTEM,
+    "qemu-system-arm": QEMU_SYSTEM,
+    "mke2fs": E2FSPROGS,
+    "debugfs": E2FSPROGS,
     "newgidmap": UIDMAP,
 }

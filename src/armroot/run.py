@@ -63,6 +63,7 @@ def run(
     capture: bool = False,
     env: Mapping[str, str] | None = None,
     on_line: Callable[[str], None] | None = None,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``argv``; the child is killed if armroot dies.
 
@@ -79,6 +80,7 @@ def run(
             env=full_env,
             text=True,
             capture_output=capture,
+            cwd=cwd,
             preexec_fn=_die_with_us,
             check=False,
         )
@@ -92,6 +94,7 @@ def run(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            cwd=cwd,
             preexec_fn=_die_with_us,
             errors="replace",
         ) as popen:

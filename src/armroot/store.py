@@ -230,6 +230,22 @@ class Store:
                 safe_remove(path)
             os.close(lock_fd)
 
+    @contextlib.contextmanager
+    def scratch(self, label: str) -> Iterator[Path]:
+        """A locked work directory in the store (on the envs' filesystem), removed at the end;
+        if armroot is killed, the next command's clean_stale removes it."""
+        self.ensure()
+        path = self.staging_dir / f"{label}.{os.urandom(4).hex()}"
+        path.mkdir(mode=0o700)
+        lock_fd = _create_locked(path / LOCK_FILE)
+        try:
+            yield path
+        finally:
+            if path.exists():
+                log.debug(f"removing work directory {path}")
+                safe_remove(path)
+            os.close(lock_fd)
+
     def commit(self, staging: Path, meta: EnvMeta) -> Env:
         """Write metadata and rename the staging directory into place, atomically."""
         (staging / META_FILE).write_text(meta.to_json())

@@ -112,6 +112,36 @@ def cached_root_tarball(arch: str, scratch: Path) -> Path:
     return tarball
 
 
+def cached_vm_tarball(arch: str, base: Path, scratch: Path) -> Path:
+    """The ``arch`` root with curl and the kernel `armroot vm --install-kernel` installs
+    (cached like the plain roots; a cold cache installs them for real, and boots it once)."""
+    from armroot.vm.machine import KERNEL_PACKAGES
+
+    cache = cache_dir() / "roots"
+    package = KERNEL_PACKAGES[("apt", arch)]
+    tarball = cache / f"{base.stem}-{package}-curl.tar"
+    with open(cache / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if tarball.exists():
+            return tarball
+        home = scratch / f"kernel-{arch}"
+        home.mkdir(parents=True, exist_ok=True)
+        armroot("create", "seed", "--from", str(base), home=home, check=True)
+        armroot("install", "seed", "--host-ca", "curl", home=home, timeout=1200, check=True)
+        armroot(
+            "vm", "seed", "--install-kernel", "--host-ca", "--", "true",
+            home=home, timeout=2400, check=True,
+        )  # fmt: skip
+        partial = tarball.with_suffix(".partial")
+        subprocess.run(
+            [*TAR, "--acls", "-C", str(home / "envs/seed/rootfs"), "-cpf", str(partial), "."],
+            check=True,
+        )
+        partial.rename(tarball)
+        armroot("rm", "seed", home=home, check=True)
+    return tarball
+
+
 @dataclass(frozen=True)
 class ArmEnv:
     home: Path

@@ -28,7 +28,7 @@ CHUNK = 1 << 20
 
 def prepare(source: Path, work: Path) -> Path:
     """A plain .img for ``source``: itself, or decompressed/unzipped into ``work``."""
-    _check_fuse()
+    check_fuse()
     if source.name.endswith(".img"):
         return source
     target = work / "disk.img"
@@ -99,7 +99,7 @@ SPECIAL = "cannot create special file"  # cp's message for a device node it may 
 NOT_MOUNTED = 90
 
 
-def _check_fuse() -> None:
+def check_fuse() -> None:
     try:
         os.close(os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC))
     except OSError as exc:
@@ -115,18 +115,31 @@ def extract(image: Path, rootfs: Path, work: Path, devices: bool = True) -> None
     Without ``devices`` (rootless: mknod is not allowed in a user namespace) device nodes
     are left out."""
     root, boot = read_partitions(image)
+    what = f"the root partition ({root.size / 2**20:.0f} MiB)"
+    copy_filesystem(image, root.start, rootfs, work, devices, what)
+    if boot is not None:
+        target = boot_dir(rootfs)
+        with log.step(f"Copying the boot partition to {target}"):
+            _copy_fat(image, boot, resolve_in_root(rootfs, target))
+
+
+def copy_filesystem(
+    image: Path, offset: int, target: Path, work: Path, devices: bool, what: str
+) -> None:
+    """Copy the ext2/3/4 filesystem at ``offset`` in ``image`` into the empty ``target``:
+    fuse2fs mounts it in a private mount and PID namespace (never on the host), cp -a."""
     mount_point = work / "mnt"
     mount_point.mkdir()
     mnt = shlex.quote(str(mount_point))
     script = (
-        f"fuse2fs {shlex.quote(str(image))} {mnt} -o ro,fakeroot,offset={root.start} "
+        f"fuse2fs {shlex.quote(str(image))} {mnt} -o ro,fakeroot,offset={offset} "
         f">/dev/null && mountpoint -q {mnt} || "
-        f"{{ echo 'fuse2fs could not mount the root partition' >&2; exit {NOT_MOUNTED}; }}; "
-        f"exec cp -a {mnt}/. {shlex.quote(str(rootfs))}/"
+        f"{{ echo 'fuse2fs could not mount {what}' >&2; exit {NOT_MOUNTED}; }}; "
+        f"exec cp -a {mnt}/. {shlex.quote(str(target))}/"
     )
-    run.require_program("fuse2fs")  # /dev/fuse was checked by prepare()
+    run.require_program("fuse2fs")  # /dev/fuse was checked by the caller
     lines: list[str] = []
-    with log.step(f"Copying the root partition ({root.size / 2**20:.0f} MiB)"):
+    with log.step(f"Copying {what}"):
         argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork"]
         proc = run.run(
             [*argv, "--kill-child", "sh", "-c", script],
@@ -137,16 +150,12 @@ def extract(image: Path, rootfs: Path, work: Path, devices: bool = True) -> None
     problems = [line for line in lines if line.strip() and line not in skipped]
     if proc.returncode == NOT_MOUNTED or (proc.returncode != 0 and (problems or not skipped)):
         raise SourceError(
-            f"copying the root partition of {image.name} failed: "
+            f"copying {what} of {image.name} failed: "
             + (problems[0] if problems else run.describe_status(proc.returncode)),
             "check that the image is whole (its checksum) and that fuse2fs works here",
         )
     if skipped:
         log.info(f"    skipped {len(skipped)} device nodes: rootless, sessions bind the host's")
-    if boot is not None:
-        target = boot_dir(rootfs)
-        with log.step(f"Copying the boot partition to {target}"):
-            _copy_fat(image, boot, resolve_in_root(rootfs, target))
 
 
 def boot_dir(rootfs: Path) -> str:

@@ -1,0 +1,106 @@
+"""The VM's root disk: an ext4 image made from the env's root with ``mke2fs -d`` (no host
+mount), a few files of armroot's written into the image only with ``debugfs``, and, for
+``--persist``, the image copied back into a new root afterwards."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from armroot import log, run
+from armroot.errors import ExternalCommandError
+from armroot.images import diskimage
+from armroot.store import dir_size
+
+HEADROOM = 2 * 2**30  # free space in the image for what the VM writes (the file is sparse)
+MIN_INODES = 65536
+INIT_DIR = "/.armroot"
+INIT = f"{INIT_DIR}/init"
+HOST_CA = f"{INIT_DIR}/host-ca.crt"
+AUTOLOGIN_DIR = "/etc/systemd/system/serial-getty@ttyAMA0.service.d"
+AUTOLOGIN = f"{AUTOLOGIN_DIR}/armroot-autologin.conf"
+AUTOLOGIN_TEXT = """\
+# armroot vm: root logs in on the serial console. Written into the VM's disk image only.
+[Service]
+ExecStart=
+ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 - $TERM
+"""
+
+
+def count_inodes(rootfs: Path) -> int:
+    total = 0
+    for _dirpath, dirnames, filenames in os.walk(rootfs):
+        total += len(dirnames) + len(filenames)
+    return total
+
+
+def make_image(rootfs: Path, image: Path) -> None:
+    """An ext4 image of ``rootfs`` (owners, modes, links, device nodes, xattrs as mke2fs
+    -d copies them), sized to the root plus HEADROOM."""
+    used = dir_size(rootfs)
+    size = used + HEADROOM
+    inodes = max(MIN_INODES, 2 * count_inodes(rootfs))
+    with log.step(f"Making the VM's disk ({used / 2**20:.0f} MiB used, {size / 2**30:.1f} GiB)"):
+        run.run(
+            [
+                "mke2fs",
+                "-q",
+                "-F",
+                "-t",
+                "ext4",
+                "-L",
+                "armroot-vm",
+                "-N",
+                str(inodes),
+                "-d",
+                str(rootfs),
+                str(image),
+                f"{size // 1024}k",
+            ],
+            capture=True,
+        )
+
+
+def _debugfs(image: Path, commands: list[str], work: Path) -> str:
+    script = work / "debugfs.cmds"
+    script.write_text("\n".join(commands) + "\n")
+    proc = run.run(
+        ["debugfs", "-w", "-f", script.name, str(image)], capture=True, cwd=work, check=True
+    )
+    return (proc.stdout or "") + (proc.stderr or "")
+
+
+def add_files(image: Path, files: dict[str, tuple[str, int]], dirs: list[str], work: Path) -> None:
+    """Write ``files`` (path inside -> text, mode) into the image, root-owned, making the
+    missing ``dirs`` first. Paths are armroot's own constants (debugfs splits words)."""
+    commands: list[str] = []
+    for directory in dirs:
+        commands += [f"mkdir {directory}", f"sif {directory} uid 0", f"sif {directory} gid 0"]
+    for index, (inside, (text, mode)) in enumerate(files.items()):
+        local = f"file{index}"
+        (work / local).write_text(text)
+        commands += [
+            f"write {local} {inside}",
+            f"sif {inside} mode 0{0o100000 | mode:o}",
+            f"sif {inside} uid 0",
+            f"sif {inside} gid 0",
+        ]
+    _debugfs(image, commands, work)
+    listing = _debugfs(image, [f"stat {path}" for path in files], work)
+    if "File not found" in listing:
+        raise ExternalCommandError(
+            "debugfs could not write armroot's files into the VM's disk",
+            "run again with --verbose to see its output",
+        )
+
+
+def remove_files(image: Path, files: list[str], dirs: list[str], work: Path) -> None:
+    """Take armroot's files out of the image again (before --persist copies it back)."""
+    commands = [f"rm {path}" for path in files] + [f"rmdir {d}" for d in reversed(dirs)]
+    _debugfs(image, commands, work)
+
+
+def copy_back(image: Path, target: Path, work: Path, devices: bool) -> None:
+    """The image's files into the empty directory ``target`` (fuse2fs in a private
+    namespace + cp -a, as for disk images)."""
+    diskimage.copy_filesystem(image, 0, target, work, devices, "the VM disk")
