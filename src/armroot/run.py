@@ -34,7 +34,9 @@ def describe_status(returncode: int) -> str:
 
 def require_program(name: str) -> str:
     """The full path of ``name`` on PATH, or a HostError saying how to install it."""
-    found = shutil.which(name)
+    # /usr/sbin and /sbin too: mke2fs, debugfs and e2fsck live there, off an ordinary
+    # user's PATH on Debian.
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if found is None:
         package = hostpkg.BY_PROGRAM.get(name)
         hint = package.install_hint() if package else f"install `{name}` and try again"

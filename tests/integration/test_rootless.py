@@ -37,7 +37,7 @@ from tests.helpers import (
     namespace_of,
     wait_for,
 )
-from tests.integration.conftest import cache_dir
+from tests.integration.conftest import cache_dir, cached_vm_tarball
 from tests.integration.images_fixtures import ImageFixtures, build
 
 # network: pip installs armroot and its dependencies for the users from PyPI.
@@ -440,6 +440,48 @@ def test_a_disk_image_is_read_in_the_users_namespace(
     assert chkpwd.st_mode & 0o7777 == 0o2755
     assert _ok(as_user(user, user_armroot, "run", "img", "--", "uname", "-m")).strip() == "armv7l"
     _ok(as_user(user, user_armroot, "rm", "img"))
+
+
+FUSE_WRAP = (
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    'mount -t tmpfs -o size=64k tmpfs "$0" && mknod -m 666 "$0/fuse" c 10 229 && '
+    'mount --bind "$0/fuse" /dev/fuse && shift && exec "$@"',
+)
+
+
+@pytest.mark.vm
+def test_vm_as_the_user(
+    user: User, user_armroot: Path, arm64_tarball: Path, scratch: Path, tmp_path: Path
+) -> None:
+    """mke2fs reads the root inside the user's namespace, so the VM sees the root's own
+    owners; --persist brings the VM's files back owned by the user's ids."""
+    tarball = cached_vm_tarball("arm64", arm64_tarball, tmp_path)
+    _ok(as_user(user, user_armroot, "create", "vmu", "--from", str(tarball)))
+    script = "id -u; stat -c '%u %g %a' /etc/shadow /root; echo hi >/root/from-vm"
+    booted = as_user(user, user_armroot, "vm", "vmu", "--", "sh", "-c", script)
+    assert _ok(booted).splitlines() == ["0", "0 42 640", "0 0 700"], booted.stderr
+    rootfs = user.store / "envs/vmu/rootfs"
+    assert not (rootfs / "root/from-vm").exists()
+    fuse = scratch / "vm-fuse"
+    fuse.mkdir()
+    before = HostState.now()
+    kept = as_user(
+        user, user_armroot, "vm", "vmu", "--persist", "--", "sh", "-c", script,
+        wrap=(*FUSE_WRAP, str(fuse)),
+    )  # fmt: skip
+    _ok(kept)
+    assert HostState.now() == before
+    assert (rootfs / "root/from-vm").read_text() == "hi\n"
+    assert (rootfs / "root/from-vm").stat().st_uid == user.uid  # root inside
+    subgid = userns.parse_subids(Path("/etc/subgid").read_text(), user.name, user.gid)
+    assert subgid is not None
+    assert (rootfs / "etc/shadow").stat().st_gid == subgid.start + 41  # shadow inside
+    _ok(as_user(user, user_armroot, "rm", "vmu"))
 
 
 @pytest.mark.network

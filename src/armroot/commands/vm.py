@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import select
@@ -147,9 +148,16 @@ def _host_path(env: Env, inside: str) -> str:
     return str(path)
 
 
-def _has_systemd(env: Env) -> bool:
+def _systemd(env: Env) -> str | None:
+    """How to boot the root's systemd: "" for its /sbin/init, a path for init=, or None
+    when it has no systemd (then armroot's init runs a shell on the console)."""
     init = resolve_in_root(env.rootfs, "/sbin/init")
-    return init.is_file() and "systemd" in os.path.realpath(init)
+    if init.is_file() and "systemd" in init.name:
+        return ""
+    for path in ("/usr/lib/systemd/systemd", "/lib/systemd/systemd"):
+        if resolve_in_root(env.rootfs, path).is_file():
+            return path
+    return None
 
 
 def prepare(options: VmOptions, store: Store) -> tuple[Env, machine.VmSpec, str]:
@@ -211,7 +219,7 @@ def vm(options: VmOptions, store: Store | None = None) -> VmResult:
             "(it needs virtio-blk and ext4 built in)"
         )
     interactive = not options.argv
-    systemd = interactive and _has_systemd(env)
+    systemd = _systemd(env) if interactive else None
     nonce = secrets.token_hex(8)
     lock = (
         store.exclusive_lock(env, "boot with --persist")
@@ -224,7 +232,8 @@ def vm(options: VmOptions, store: Store | None = None) -> VmResult:
         files: dict[str, tuple[str, int]] = {}
         dirs: list[str] = []
         init = None
-        if systemd:
+        if systemd is not None:
+            init = systemd or None
             files[disk.AUTOLOGIN] = (disk.AUTOLOGIN_TEXT, 0o644)
             dirs = _missing_dirs(env, disk.AUTOLOGIN)
             if options.host_ca:
@@ -284,7 +293,10 @@ def _popen(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
 
 
 def _interactive(argv: list[str], what: str) -> VmResult:
-    log.info(f"Booting {what}; the serial console follows. Power off, or Ctrl-A X to quit.")
+    log.info(
+        f"Booting {what}; the serial console follows "
+        "(exit its shell to power off; Ctrl-A X stops QEMU)"
+    )
     start = time.monotonic()
     proc = _popen(argv)
     try:
@@ -383,6 +395,9 @@ def _persist(
     fresh = work / "rootfs.new"
     fresh.mkdir()
     disk.copy_back(image, fresh, work, devices=userns.is_host_root())
+    if not os.path.lexists(env.rootfs / "lost+found"):
+        with contextlib.suppress(OSError):  # mke2fs made it; kept if e2fsck put files in it
+            (fresh / "lost+found").rmdir()
     store.trash_dir.mkdir(parents=True, exist_ok=True)
     old = store.trash_dir / f"{env.name}-rootfs.{os.urandom(4).hex()}"
     os.rename(env.rootfs, old)

@@ -18,12 +18,19 @@ INIT_DIR = "/.armroot"
 INIT = f"{INIT_DIR}/init"
 HOST_CA = f"{INIT_DIR}/host-ca.crt"
 AUTOLOGIN_DIR = "/etc/systemd/system/serial-getty@ttyAMA0.service.d"
-AUTOLOGIN = f"{AUTOLOGIN_DIR}/armroot-autologin.conf"
+AUTOLOGIN = f"{AUTOLOGIN_DIR}/armroot-console.conf"
+# A root shell straight on the serial console: no login (Debian 13's minimal roots have no
+# `login` for agetty to run). Ending the shell powers the VM off, as without systemd.
 AUTOLOGIN_TEXT = """\
-# armroot vm: root logs in on the serial console. Written into the VM's disk image only.
+# armroot vm: root's shell on the serial console. Written into the VM's disk image only.
 [Service]
+Environment=HOME=/root
+WorkingDirectory=-/root
+Restart=no
 ExecStart=
-ExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 - $TERM
+ExecStart=-/bin/sh -c 'echo "armroot vm: a root shell on the serial console; \\
+exit it to power off"; if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l'
+ExecStopPost=-/bin/sh -c 'systemctl poweroff --no-block 2>/dev/null'
 """
 
 
@@ -102,5 +109,13 @@ def remove_files(image: Path, files: list[str], dirs: list[str], work: Path) -> 
 
 def copy_back(image: Path, target: Path, work: Path, devices: bool) -> None:
     """The image's files into the empty directory ``target`` (fuse2fs in a private
-    namespace + cp -a, as for disk images)."""
+    namespace + cp -a, as for disk images). e2fsck first: a VM that was stopped rather
+    than powered off leaves a journal to replay."""
+    proc = run.run(["e2fsck", "-f", "-p", str(image)], capture=True, check=False)
+    if proc.returncode >= 4:
+        raise ExternalCommandError(
+            "the VM's disk has errors e2fsck could not fix "
+            f"({run.describe_status(proc.returncode)}): nothing was kept",
+            "the env is as it was before the VM; run the VM again",
+        )
     diskimage.copy_filesystem(image, 0, target, work, devices, "the VM disk")

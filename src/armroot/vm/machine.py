@@ -167,7 +167,7 @@ def find_kernel(boot_files: list[str]) -> Kernel | None:
     return None
 
 
-SHELL_BANNER = "armroot vm: a shell on the serial console; exit it to power off"
+SHELL_BANNER = "armroot vm: a root shell on the serial console; exit it to power off"
 MARK_BEGIN = "@@armroot-begin:"
 MARK_END = "\n@@armroot-exit:"
 
@@ -248,7 +248,10 @@ elif [ -f /etc/resolv.conf ]; then
   echo 'nameserver 10.0.2.3' >/run/armroot-resolv.conf
   mount --bind /run/armroot-resolv.conf /etc/resolv.conf
 fi
-{trust}{body}echo o >/proc/sysrq-trigger
+{trust}{body}kill -TERM -1 2>/dev/null; sleep 1; kill -KILL -1 2>/dev/null
+sync
+mount -o remount,ro / 2>/dev/null
+echo o >/proc/sysrq-trigger
 sleep 30
 """
 
