@@ -25,6 +25,7 @@ from armroot.vm.console import ConsoleFilter
 
 BOOT_TIMEOUT = 900.0  # seconds from QEMU's start to the command's start (TCG on a busy host)
 DEFAULT_CPUS = 4
+POWER_OFF_GRACE = 60.0  # seconds QEMU gets to power off once the command has ended
 
 
 class VmOptions(NamedTuple):
@@ -317,13 +318,22 @@ def _command(argv: list[str], what: str, nonce: str, boot_timeout: float, name: 
     booted = 0.0
     proc = _popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
-    out = sys.stdout.buffer
+    ended = 0.0
     errors = b""
     streams = [proc.stdout.fileno(), proc.stderr.fileno()]
     try:
         while streams:
-            timeout = None if console.started else max(0.0, start + boot_timeout - time.monotonic())
+            now = time.monotonic()
+            if console.status is not None:  # the command ended: QEMU has a minute to stop
+                timeout: float | None = max(0.0, ended + POWER_OFF_GRACE - now)
+            elif console.started:
+                timeout = None  # the command takes as long as it takes
+            else:
+                timeout = max(0.0, start + boot_timeout - now)
             ready, _, _ = select.select(streams, [], [], timeout)
+            if not ready and console.status is not None:
+                log.warn("the VM did not power off after the command; stopped it")
+                break
             if not ready:
                 proc.kill()
                 proc.wait()
@@ -346,16 +356,17 @@ def _command(argv: list[str], what: str, nonce: str, boot_timeout: float, name: 
                     booted = time.monotonic() - start
                     log.debug(console.boot_tail(200))
                     log.info(f"    booted in {booted:.1f}s; running the command")
+                if console.status is not None and not ended:
+                    ended = time.monotonic()
                 if shown:
-                    out.write(shown)
-                    out.flush()
+                    _write(shown)
+        proc.kill()  # no-op once QEMU has exited on its own
         code = proc.wait()
     except BaseException:
         proc.kill()
         proc.wait()
         raise
-    out.write(console.flush())
-    out.flush()
+    _write(console.flush())
     total = time.monotonic() - start
     if console.status is None:
         message = errors.decode("utf-8", "replace").strip().splitlines()
@@ -374,6 +385,20 @@ def _command(argv: list[str], what: str, nonce: str, boot_timeout: float, name: 
                 )
         raise VmFailed(reason, "run with --verbose for the whole boot log")
     return VmResult(console.status, booted, total)
+
+
+def _write(data: bytes) -> None:
+    """The command's output to stdout; a reader that went away (`| head`) is not an error
+    of the VM's: the rest is dropped and the command still runs to its end."""
+    if not data:
+        return
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _last_line(text: str) -> str:
