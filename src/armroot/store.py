@@ -218,31 +218,28 @@ class Store:
     def staging(self, name: str) -> Iterator[Path]:
         """A fresh staging directory for ``name``, removed unless :meth:`commit` took it."""
         self.require_absent(name)
-        self.ensure()
-        path = self.staging_dir / f"{name}.{os.urandom(4).hex()}"
-        path.mkdir(mode=0o755)
-        lock_fd = _create_locked(path / LOCK_FILE)
-        try:
+        with self._locked_dir(name, 0o755) as path:
             yield path
-        finally:
-            if path.exists():
-                log.debug(f"removing staging directory {path}")
-                safe_remove(path)
-            os.close(lock_fd)
 
     @contextlib.contextmanager
     def scratch(self, label: str) -> Iterator[Path]:
-        """A locked work directory in the store (on the envs' filesystem), removed at the end;
-        if armroot is killed, the next command's clean_stale removes it."""
+        """A work directory in the store (on the envs' filesystem), removed at the end."""
+        with self._locked_dir(label, 0o700) as path:
+            yield path
+
+    @contextlib.contextmanager
+    def _locked_dir(self, label: str, mode: int) -> Iterator[Path]:
+        """A new directory under staging/ holding a lock while armroot uses it: removed at
+        the end, or by the next command's clean_stale if armroot was killed."""
         self.ensure()
         path = self.staging_dir / f"{label}.{os.urandom(4).hex()}"
-        path.mkdir(mode=0o700)
+        path.mkdir(mode=mode)
         lock_fd = _create_locked(path / LOCK_FILE)
         try:
             yield path
         finally:
             if path.exists():
-                log.debug(f"removing work directory {path}")
+                log.debug(f"removing {path}")
                 safe_remove(path)
             os.close(lock_fd)
 

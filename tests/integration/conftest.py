@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,57 +81,16 @@ def _key(arch: str) -> str:
     return hashlib.sha256(json.dumps(made_by, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def cached_root_tarball(arch: str, scratch: Path) -> Path:
-    """The cached tarball of a real ``arch`` root, bootstrapping it first if the cache is cold."""
-    cache = cache_dir() / "roots"
-    cache.mkdir(parents=True, exist_ok=True)
-    origin = ROOT_SPECS[arch][1].replace(":", "-")
-    tarball = cache / f"{origin}-{arch}-{_key(arch)}.tar"
-    with open(cache / ".lock", "w") as lock:
+def _cached_tarball(tarball: Path, scratch: Path, make_seed: Callable[[Path], None]) -> Path:
+    """``tarball`` from the cache, or made now: ``make_seed(home)`` creates an env named
+    "seed" in the store ``home``; its root is packed with GNU tar, then the env removed."""
+    with open(tarball.parent / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if tarball.exists():
             return tarball
-        home = scratch / f"bootstrap-{arch}"
+        home = scratch / f"seed-{tarball.stem}"
         home.mkdir(parents=True, exist_ok=True)
-        armroot("create", "seed", *ROOT_SPECS[arch], home=home, timeout=2400, check=True)
-        partial = tarball.with_suffix(".partial")
-        subprocess.run(
-            [
-                *TAR,
-                "--acls",
-                "-C",
-                str(home / "envs/seed/rootfs"),
-                "-cpf",
-                str(partial),
-                ".",
-            ],
-            check=True,
-        )
-        partial.rename(tarball)
-        armroot("rm", "seed", home=home, check=True)
-    return tarball
-
-
-def cached_vm_tarball(arch: str, base: Path, scratch: Path) -> Path:
-    """The ``arch`` root with curl and the kernel `armroot vm --install-kernel` installs
-    (cached like the plain roots; a cold cache installs them for real, and boots it once)."""
-    from armroot.vm.machine import KERNEL_PACKAGES
-
-    cache = cache_dir() / "roots"
-    package = KERNEL_PACKAGES[("apt", arch)]
-    tarball = cache / f"{base.stem}-{package}-curl.tar"
-    with open(cache / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if tarball.exists():
-            return tarball
-        home = scratch / f"kernel-{arch}"
-        home.mkdir(parents=True, exist_ok=True)
-        armroot("create", "seed", "--from", str(base), home=home, check=True)
-        armroot("install", "seed", "--host-ca", "curl", home=home, timeout=1200, check=True)
-        armroot(
-            "vm", "seed", "--install-kernel", "--host-ca", "--", "true",
-            home=home, timeout=2400, check=True,
-        )  # fmt: skip
+        make_seed(home)
         partial = tarball.with_suffix(".partial")
         subprocess.run(
             [*TAR, "--acls", "-C", str(home / "envs/seed/rootfs"), "-cpf", str(partial), "."],
@@ -140,6 +99,38 @@ def cached_vm_tarball(arch: str, base: Path, scratch: Path) -> Path:
         partial.rename(tarball)
         armroot("rm", "seed", home=home, check=True)
     return tarball
+
+
+def cached_root_tarball(arch: str, scratch: Path) -> Path:
+    """The cached tarball of a real ``arch`` root, bootstrapping it first if the cache is cold."""
+    cache = cache_dir() / "roots"
+    cache.mkdir(parents=True, exist_ok=True)
+    origin = ROOT_SPECS[arch][1].replace(":", "-")
+
+    def bootstrap(home: Path) -> None:
+        armroot("create", "seed", *ROOT_SPECS[arch], home=home, timeout=2400, check=True)
+
+    return _cached_tarball(cache / f"{origin}-{arch}-{_key(arch)}.tar", scratch, bootstrap)
+
+
+def cached_vm_tarball(arch: str, base: Path, scratch: Path) -> Path:
+    """The ``arch`` root with curl and the kernel `armroot vm --install-kernel` installs
+    (cached like the plain roots; a cold cache installs them for real, and boots it once)."""
+    from armroot.vm.machine import KERNEL_PACKAGES
+
+    package = KERNEL_PACKAGES[("apt", arch)]
+
+    def install_kernel(home: Path) -> None:
+        armroot("create", "seed", "--from", str(base), home=home, check=True)
+        armroot("install", "seed", "--host-ca", "curl", home=home, timeout=1200, check=True)
+        armroot(
+            "vm", "seed", "--install-kernel", "--host-ca", "--", "true",
+            home=home, timeout=2400, check=True,
+        )  # fmt: skip
+
+    return _cached_tarball(
+        base.with_name(f"{base.stem}-{package}-curl.tar"), scratch, install_kernel
+    )
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,20 @@ from tests.integration.images_fixtures import ImageFixtures, build
 # network: pip installs armroot and its dependencies for the users from PyPI.
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network, pytest.mark.unprivileged]
 
+# Runs the rest of its arguments in a private mount namespace where a 0666 /dev/fuse node
+# (made on a tmpfs at $0) is bound over /dev/fuse: this kind of machine keeps the host's at
+# 0600, distributions ship 0666. The host's /dev/fuse is never changed.
+FUSE_WRAP = (
+    "unshare",
+    "--mount",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    'mount -t tmpfs -o size=64k tmpfs "$0" && mknod -m 666 "$0/fuse" c 10 229 && '
+    'mount --bind "$0/fuse" /dev/fuse && exec "$@"',
+)
+
 SYSTEM_PYTHON = "/usr/bin/python3"
 USER = "armroot-rl"
 NOSUB = "armroot-rl-nosub"
@@ -411,17 +425,7 @@ def test_a_disk_image_is_read_in_the_users_namespace(
         assert not (user.store / "envs/img").exists()
     fuse = scratch / "fuse"
     fuse.mkdir()
-    wrap = (
-        "unshare",
-        "--mount",
-        "--propagation",
-        "private",
-        "sh",
-        "-c",
-        f"mount -t tmpfs -o size=64k tmpfs {fuse} && mknod -m 666 {fuse}/fuse c 10 229 && "
-        f'mount --bind {fuse}/fuse /dev/fuse && exec "$@"',
-        "sh",
-    )
+    wrap = (*FUSE_WRAP, str(fuse))
     before = HostState.now()
     made = as_user(
         user, user_armroot, "create", "img", "--from", str(image), "--no-verify", wrap=wrap
@@ -440,18 +444,6 @@ def test_a_disk_image_is_read_in_the_users_namespace(
     assert chkpwd.st_mode & 0o7777 == 0o2755
     assert _ok(as_user(user, user_armroot, "run", "img", "--", "uname", "-m")).strip() == "armv7l"
     _ok(as_user(user, user_armroot, "rm", "img"))
-
-
-FUSE_WRAP = (
-    "unshare",
-    "--mount",
-    "--propagation",
-    "private",
-    "sh",
-    "-c",
-    'mount -t tmpfs -o size=64k tmpfs "$0" && mknod -m 666 "$0/fuse" c 10 229 && '
-    'mount --bind "$0/fuse" /dev/fuse && exec "$@"',
-)
 
 
 @pytest.mark.vm
