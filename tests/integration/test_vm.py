@@ -241,10 +241,13 @@ def test_bad_options(vm_envs: dict[str, ArmEnv], args: tuple[str, ...], words: t
     assert not list((env.home / "staging").iterdir())
 
 
-def test_armhf_armv5_root_refused(armel_tarball: Path, home: Path) -> None:
+def test_armel_root_without_a_kernel_for_the_virt_board(armel_tarball: Path, home: Path) -> None:
+    """Debian armel has no kernel for QEMU's virt board: armroot says so, before booting."""
     make_env(armel_tarball, "armel", home, "old")
     proc = armroot("vm", "old", "--", "true", home=home)
-    _one_line(proc, "armel root for ARMv5te", "no CPU that old")
+    _one_line(proc, "'old' has no kernel in /boot", "install a kernel for QEMU's virt board")
+    asked = armroot("vm", "old", "--install-kernel", "--", "true", home=home)
+    _one_line(asked, "does not know a kernel package of 'old' (apt, armel)")
     armroot("rm", "old", home=home, check=True)
 
 

@@ -166,8 +166,6 @@ def prepare(options: VmOptions, store: Store) -> tuple[Env, machine.VmSpec, str]
     memory, CPUs, kernel. Returns the env, the VM (disk path still to fill) and QEMU."""
     env = store.get(options.name)
     arch = archmod.by_name(env.meta.arch)
-    level = archmod.CpuLevel(env.meta.cpu_level) if env.meta.cpu_level else None
-    machine.check_arch(arch, level, env.name)
     program = machine.qemu_program(arch)
     try:
         program_path = run.require_program(program)

@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import NamedTuple
 
-from armroot.arch import ARM64, ARMHF, Arch, CpuLevel
+from armroot.arch import ARM64, ARMHF, Arch
 from armroot.errors import UsageError
 from armroot.sessionplan import CA_BUNDLE_PATHS, CA_ENV_VARS
 
@@ -82,23 +82,14 @@ def qemu_program(arch: Arch) -> str:
     return "qemu-system-aarch64" if arch is ARM64 else "qemu-system-arm"
 
 
-def check_arch(arch: Arch, level: CpuLevel | None, name: str) -> None:
-    """The virt board runs ARMv7 and 64-bit CPUs only."""
-    if arch is ARM64 or (arch is ARMHF and level in (None, CpuLevel.V7, CpuLevel.V8)):
-        return
-    raise UsageError(
-        f"'{name}' is an {arch.name} root for ARM{(level or CpuLevel.V5TE).value}: "
-        "QEMU's virt board has no CPU that old",
-        f"use `armroot run {name} -- ...` (user-mode emulation) for it",
-    )
-
-
 def vm_cpu(arch: Arch, board_cpu_32: str | None, board_cpu_64: str | None) -> str:
     """The board's CPU model, as far as the virt board takes it."""
     if arch is ARM64:
         return board_cpu_64 or "cortex-a72"
     # qemu-system-arm has no 64-bit core to run in AArch32 (that needs KVM); a 64-bit Pi
-    # running a 32-bit root gets "max", an ARMv7 with every extension, as under `run`.
+    # running a 32-bit root gets "max", an ARMv7 with every extension, as under `run`. The
+    # virt board has no ARMv5/ARMv6 core (ARM1176 of the Pi Zero and Pi 1): those boards get
+    # a Cortex-A7, which runs their ARMv6 and ARMv5TE code.
     return board_cpu_32 if board_cpu_32 in ("cortex-a7", "cortex-a15", "max") else "cortex-a7"
 
 
