@@ -84,7 +84,7 @@ def _find_or_install_kernel(env: Env, options: VmOptions, store: Store) -> machi
     kernel = _kernel(env)
     if options.install_kernel:
         package = _kernel_package(env) if kernel is None else None
-        hook_added = _add_initramfs_hook(env, store, options)
+        hook_added = _add_initramfs_hook(env, store)
         if package is not None:
             from armroot.commands.packages import install
 
@@ -114,7 +114,7 @@ def _in_env(env: Env, store: Store, script: str, purpose: str) -> None:
         )
 
 
-def _add_initramfs_hook(env: Env, store: Store, options: VmOptions) -> bool:
+def _add_initramfs_hook(env: Env, store: Store) -> bool:
     """Debian roots: armroot's initramfs-tools hook naming the virt board's drivers, written
     inside the env (a session: never through a link to the host). True if it was new."""
     if pkg.detect(env.rootfs).name != "apt":
