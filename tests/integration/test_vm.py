@@ -267,3 +267,24 @@ def test_https_in_the_vm_needs_host_ca_here(vm_envs: dict[str, ArmEnv]) -> None:
     )
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr[-2000:]
     assert trusted.stdout == "200"
+
+
+def test_install_kernel_adds_the_driver_hook_to_a_kernel_already_there(
+    vm_envs: dict[str, ArmEnv],
+) -> None:
+    """--install-kernel on a root whose kernel is installed but whose initramfs came without
+    armroot's hook: the hook is written inside the env, the initramfs rebuilt, and it boots.
+    (A cold test cache also runs the first-install path: cached_vm_tarball.)"""
+    from armroot.vm.machine import INITRAMFS_HOOK, INITRAMFS_HOOK_TEXT
+
+    env = vm_envs["armhf"]
+    hook = env.home / "envs" / env.name / "rootfs" / INITRAMFS_HOOK.lstrip("/")
+    assert hook.read_text() == INITRAMFS_HOOK_TEXT
+    assert env.run("--", "rm", INITRAMFS_HOOK).returncode == 0
+    proc = _vm(env, "--install-kernel", "--", "cat", "/proc/cmdline")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Adding the virt board's drivers" in proc.stderr
+    assert "Rebuilding the initramfs of" in proc.stderr
+    assert "Installing" not in proc.stderr  # the kernel was there
+    assert hook.read_text() == INITRAMFS_HOOK_TEXT and os.access(hook, os.X_OK)
+    assert "ip=10.0.2.15" in proc.stdout  # with the hook, the initramfs brings up the network
