@@ -331,6 +331,7 @@ def _command(argv: list[str], what: str, nonce: str, boot_timeout: float, name: 
             ready, _, _ = select.select(streams, [], [], timeout)
             if not ready and console.status is not None:
                 log.warn("the VM did not power off after the command; stopped it")
+                proc.kill()
                 break
             if not ready:
                 proc.kill()
@@ -358,7 +359,6 @@ def _command(argv: list[str], what: str, nonce: str, boot_timeout: float, name: 
                     ended = time.monotonic()
                 if shown:
                     _write(shown)
-        proc.kill()  # no-op once QEMU has exited on its own
         code = proc.wait()
     except BaseException:
         proc.kill()
