@@ -202,7 +202,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument(
         "--install-kernel",
         action="store_true",
-        help="install the distribution's kernel for the virt board when the root has none",
+        help="install the distribution's kernel for the virt board if the root has none, "
+        "and make its initramfs carry the virt board's drivers",
     )
     p.add_argument(
         "--host-ca",

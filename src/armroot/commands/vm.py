@@ -162,8 +162,9 @@ def _systemd(env: Env) -> str | None:
 
 
 def prepare(options: VmOptions, store: Store) -> tuple[Env, machine.VmSpec, str]:
-    """Check everything that can be checked before a byte is written: env, arch, QEMU,
-    memory, CPUs, kernel. Returns the env, the VM (disk path still to fill) and QEMU."""
+    """Check everything that can be checked before a byte is written: env, QEMU, memory,
+    CPUs, workdir, /dev/fuse for --persist. Returns the env, the VM (kernel, disk and
+    command line still to fill) and QEMU's path."""
     env = store.get(options.name)
     arch = archmod.by_name(env.meta.arch)
     program = machine.qemu_program(arch)
@@ -211,7 +212,6 @@ def vm(options: VmOptions, store: Store | None = None) -> VmResult:
     store = store or Store()
     env, spec, program = prepare(options, store)
     kernel = _find_or_install_kernel(env, options, store)
-    env = store.get(env.name)
     if kernel.initrd is None:
         log.warn(
             f"{kernel.image} has no initramfs beside it: booting the kernel alone "
