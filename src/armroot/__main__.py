@@ -1,3 +1,3 @@
-from armroot.cli import entry
+from armroot.launch import entry
 
 entry()

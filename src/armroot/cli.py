@@ -12,18 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from armroot import __version__, log
 from armroot.errors import ArmrootError
+from armroot.quickrun import quick_parse, split_command
 
 if TYPE_CHECKING:
     import argparse
 
     from armroot.commands.manage import EnvStatus
-
-
-def _split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1 :]
-    return argv, None
 
 
 def _csv(text: str) -> tuple[str, ...]:
@@ -220,48 +214,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     p.add_argument("--url", default=None, help="the https URL --env fetches")
     return parser
-
-
-_QUICK_FLAGS = {"--host-ca": "host_ca", "--no-accel": "no_accel"}
-_QUICK_FLAGS |= {"-v": "verbose", "--verbose": "verbose"}
-_QUICK_FLAGS |= {"-q": "quiet", "--quiet": "quiet"}
-_QUICK_REPEATED = {"--bind": "bind", "--env": "env"}
-
-
-def quick_parse(before: Sequence[str], command: Sequence[str] | None) -> SimpleNamespace | None:
-    """`run`/`shell` in their plain forms (VERB NAME, options spelled out in full, values as
-    separate words) parsed without argparse, to the same values; None for anything else,
-    which argparse then parses (help, abbreviations, errors)."""
-    if len(before) < 2 or before[0] not in ("run", "shell"):
-        return None
-    if before[0] == "shell" and command is not None:
-        return None
-    values: dict[str, Any] = dict(verbose=False, quiet=False, host_ca=False, workdir=None)
-    values.update(no_accel=False)
-    values.update(verb=before[0], bind=[], env=[])
-    names: list[str] = []
-    words = iter(before[1:])
-    for word in words:
-        if word in _QUICK_FLAGS:
-            values[_QUICK_FLAGS[word]] = True
-        elif word in _QUICK_REPEATED or word == "--workdir":
-            value = next(words, None)
-            if value is None or value.startswith("-"):
-                return None
-            if word == "--workdir":
-                values["workdir"] = value
-            else:
-                values[_QUICK_REPEATED[word]].append(value)
-        elif word.startswith("-") or names:
-            return None
-        else:
-            names.append(word)
-    if not names:
-        return None
-    values["name"] = names[0]
-    if values["verb"] == "run":
-        values["command"] = []
-    return SimpleNamespace(**values)
 
 
 def _print_json(data: Any) -> None:
@@ -519,7 +471,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
-    before, command = _split_command(raw)
+    before, command = split_command(raw)
     args: argparse.Namespace | SimpleNamespace | None = quick_parse(before, command)
     if args is None:
         verb = next((a for a in before if not a.startswith("-")), None)

@@ -49,8 +49,17 @@ def debug(message: str) -> None:
         console().print(f"[dim]{_escape(message)}[/dim]")
 
 
+_warned = [0]
+
+
 def warn(message: str) -> None:
+    _warned[0] += 1
     console().print(f"[yellow]warning:[/yellow] {_escape(message)}")
+
+
+def warnings_given() -> int:
+    """How many warnings this process has printed so far."""
+    return _warned[0]
 
 
 def error(message: str) -> None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from armroot.errors import SandboxError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pathlib is not imported at run time: `armroot run` starts without it
+    from pathlib import Path
 
 MAX_SYMLINKS = 40
 
@@ -21,7 +24,16 @@ def resolve_in_root(root: Path, path: str | Path) -> Path:
 
     Missing trailing components are kept lexically. The result always lies inside ``root``.
     """
-    pending = [p for p in Path("/", path).parts[1:] if p not in ("", ".")]
+    return root.joinpath(*_resolved_parts(str(root), str(path)))
+
+
+def resolve_in_root_str(root: str, path: str) -> str:
+    """:func:`resolve_in_root` on strings."""
+    return os.path.join(root, *_resolved_parts(root, path))
+
+
+def _resolved_parts(root: str, path: str) -> list[str]:
+    pending = [p for p in path.split("/") if p not in ("", ".")]
     done: list[str] = []
     hops = 0
     while pending:
@@ -32,7 +44,7 @@ def resolve_in_root(root: Path, path: str | Path) -> Path:
             continue
         if part == ".":
             continue
-        candidate = root.joinpath(*done, part)
+        candidate = os.path.join(root, *done, part)
         try:
             st = os.lstat(candidate)
         except FileNotFoundError:
@@ -56,10 +68,10 @@ def resolve_in_root(root: Path, path: str | Path) -> Path:
             pending = target_parts + pending
             continue
         done.append(part)
-    return root.joinpath(*done)
+    return done
 
 
-def is_within(root: Path, path: Path) -> bool:
+def is_within(root: str | Path, path: str | Path) -> bool:
     """True if ``path`` is ``root`` or lies below it (lexically, both absolute)."""
     root_s = os.path.normpath(root)
     path_s = os.path.normpath(path)

@@ -6,8 +6,7 @@ carries it out.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
+from armroot.record import NamedTuple
 from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, SessionSpec, Symlink, Sysfs, Tmpfs
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

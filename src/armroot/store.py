@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import log, mountinfo, userns
+from armroot import locations, log, mountinfo, userns
 from armroot.errors import (
     ArmrootError,
     EnvBusy,
@@ -34,8 +34,8 @@ from armroot.errors import (
 from armroot.sandbox.syscalls import link_fd
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-META_FILE = "armroot.json"
-LOCK_FILE = "lock"
+META_FILE = locations.META_FILE
+LOCK_FILE = locations.LOCK_FILE
 ABANDONED_AFTER = 600.0  # seconds
 
 
@@ -47,30 +47,12 @@ def _is_root() -> bool:
 
 def home() -> Path:
     """The store's root directory, canonical (a symlinked store resolves to its target)."""
-    configured = os.environ.get("ARMROOT_HOME")
-    if configured:
-        base = Path(configured)
-    elif _is_root():
-        base = Path("/var/lib/armroot")
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local/share")
-        base = Path(xdg) / "armroot"
-    return Path(os.path.realpath(base))
+    return Path(locations.store_home(_is_root()))
 
 
 def cache_home() -> Path:
     """Where downloads and other re-creatable files are kept."""
-    configured = os.environ.get("ARMROOT_CACHE")
-    if configured:
-        base = Path(configured)
-    elif os.environ.get("ARMROOT_HOME"):
-        base = Path(os.environ["ARMROOT_HOME"]) / "cache"
-    elif _is_root():
-        base = Path("/var/cache/armroot")
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        base = Path(xdg) / "armroot"
-    return Path(os.path.realpath(base))
+    return Path(locations.cache_home(_is_root()))
 
 
 STORE_PARTS = ("envs", "staging", "trash", "cache")

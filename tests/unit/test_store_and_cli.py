@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from armroot.cli import _split_command, build_parser
+from armroot.cli import build_parser
 from armroot.errors import EnvBusy, EnvExists, EnvNotFound, UsageError
+from armroot.quickrun import split_command as _split_command
 from armroot.store import EnvMeta, Store, check_name, home, safe_remove
 
 
@@ -132,7 +133,7 @@ def test_store_refuses_places_that_are_not_its_own(
     ],
 )
 def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
-    from armroot.cli import quick_parse
+    from armroot.quickrun import quick_parse
 
     before, command = _split_command(argv)
     quick = quick_parse(before, command)
@@ -156,6 +157,6 @@ def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
     ],
 )
 def test_quick_parse_leaves_everything_else_to_argparse(argv: list[str]) -> None:
-    from armroot.cli import quick_parse
+    from armroot.quickrun import quick_parse
 
     assert quick_parse(*_split_command(argv)) is None

@@ -9,24 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from armroot import arch as archmod
-from armroot import emulation, log
-from armroot.errors import ExternalCommandError, HostError, SandboxError, UsageError
+from armroot import emulation, log, quickrun, runinputs, userns
+from armroot.errors import UsageError
 from armroot.paths import resolve_in_root
+from armroot.runinputs import EnvInputs, RunArgs
 from armroot.sandbox.apply import describe
 from armroot.sandbox.session import run_session
-from armroot.sessionplan import PlanInputs, UserBind, plan
+from armroot.sessionplan import plan
 from armroot.store import Env, Store
 
 if TYPE_CHECKING:
     from armroot.accel.target import SessionAccel
-
-HOST_CA_CANDIDATES = (
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-    "/etc/ssl/ca-bundle.pem",
-)
-RESERVED_TARGETS = ("/", "/proc", "/sys", "/dev")
 
 
 class RunOptions(NamedTuple):
@@ -49,90 +42,23 @@ class RunResult(NamedTuple):
     stdout: str = ""
 
 
-def parse_bind(text: str) -> UserBind:
-    """``SRC[:DST]`` -> UserBind; SRC must exist on the host, DST is a path inside the root."""
-    source, sep, target = text.partition(":")
-    if not source:
-        raise UsageError(f"--bind {text!r}: no source path", "use --bind SRC[:DST]")
-    src = Path(source).expanduser()
-    if not src.exists():
-        raise UsageError(
-            f"--bind {text!r}: {source} does not exist on this machine",
-            "create it first, or fix the path",
-        )
-    real = os.path.realpath(src)
-    dst = target if sep else str(src.absolute())
-    if not dst.startswith("/"):
-        raise UsageError(
-            f"--bind {text!r}: the target {dst!r} must be an absolute path",
-            "use --bind SRC:/path/inside/root",
-        )
-    if os.path.normpath(dst) in RESERVED_TARGETS:
-        raise UsageError(
-            f"--bind {text!r}: cannot bind over {os.path.normpath(dst)}",
-            "choose another target path inside the root",
-        )
-    return UserBind(real, os.path.normpath(dst))
-
-
-def parse_env(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    pairs: list[tuple[str, str]] = []
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or "\0" in item:
-            raise UsageError(f"--env {item!r} is not KEY=VALUE", "write it as --env NAME=value")
-        pairs.append((key, value))
-    return tuple(pairs)
-
-
-def host_ca_bundle() -> str:
-    """The host's combined CA bundle (what the host itself trusts)."""
-    candidates = [os.environ.get("SSL_CERT_FILE", ""), *HOST_CA_CANDIDATES]
-    for candidate in candidates:
-        if candidate and os.path.isfile(candidate):
-            return os.path.realpath(candidate)
-    raise HostError(
-        "--host-ca: no CA bundle found on this machine",
-        "install ca-certificates on the host, or set SSL_CERT_FILE to your bundle",
-    )
-
-
-def _host_file(path: str) -> str | None:
-    return os.path.realpath(path) if os.path.isfile(path) else None
-
-
-def _stdin_terminal() -> str | None:
-    try:
-        return os.ttyname(0) if os.isatty(0) else None
-    except OSError:
-        return None
-
-
-def plan_inputs(env: Env, options: RunOptions, accel: SessionAccel | None = None) -> PlanInputs:
-    arch = archmod.by_name(env.meta.arch)
-    workdir = options.workdir
-    if workdir is None:
-        workdir = "/root" if resolve_in_root(env.rootfs, "/root").is_dir() else "/"
-    elif not workdir.startswith("/"):
-        raise UsageError(
-            f"--workdir {workdir!r} must be an absolute path inside the root",
-            "for example --workdir /src",
-        )
-    return PlanInputs(
+def env_inputs(env: Env, accel: SessionAccel | None = None) -> EnvInputs:
+    """The part of the plan that comes from the env and the host's set-up."""
+    return EnvInputs(
         root=str(env.rootfs),
-        argv=options.argv,
-        workdir=workdir,
         qemu_cpu=env.meta.qemu_cpu,
-        qemu_binds=emulation.qemu_binds(arch),
-        host_resolv_conf=_host_file("/etc/resolv.conf"),
-        host_hosts=_host_file("/etc/hosts"),
-        host_ca_bundle=host_ca_bundle() if options.host_ca else None,
-        binds=tuple(parse_bind(b) for b in options.binds),
-        env=(*(accel.env if accel else ()), *parse_env(options.env), ("ARMROOT_ENV", env.name)),
-        term=os.environ.get("TERM"),
-        console=_stdin_terminal(),
-        extra_ops=accel.ops if accel else (),
+        qemu_binds=emulation.qemu_binds(archmod.by_name(env.meta.arch)),
+        accel_env=accel.env if accel else (),
+        accel_ops=accel.ops if accel else (),
     )
+
+
+def _quick_path_may_use(options: RunOptions) -> bool:
+    """Whether this run's env part is what a plain `armroot run` would plan (so the quick
+    path may reuse it): the host's root, no board of its own, no --verbose."""
+    plain = not (options.ephemeral or options.capture or options.exclusive_for or options.board)
+    verbose = log.VERBOSITY.get() >= log.Verbosity.VERBOSE
+    return plain and not verbose and userns.is_host_root()
 
 
 def _accel(env: Env, options: RunOptions, store: Store) -> SessionAccel | None:
@@ -157,16 +83,23 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
         raise UsageError(
             "no command given", "write the command after --, e.g. armroot run pi -- uname -m"
         )
-    from armroot import userns
-
     if os.geteuid() != 0:
         userns.become_root()
     else:
         userns.require_sys_admin()
     store = store or Store()
     env = store.get(options.name)
+    # Recorded for the quick path only when planning changed nothing it depends on and
+    # had nothing to warn about (a warning the quick path would not repeat).
+    record = _quick_path_may_use(options)
+    before = quickrun.base_fingerprint(str(env.path), str(env.rootfs)) if record else None
+    warned = log.warnings_given()
     accel = _accel(env, options, store) if options.accel else None
-    spec = plan(plan_inputs(env, options, accel))
+    inputs = env_inputs(env, accel)
+    args = RunArgs(
+        env.name, options.argv, options.binds, options.workdir, options.env, options.host_ca
+    )
+    spec = plan(runinputs.plan_inputs(inputs, args))
     for op in spec.ops:
         log.debug(f"mount: {describe(op)}")
     log.debug("+ " + shlex.join(spec.argv))
@@ -176,6 +109,8 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
         else store.session_lock(env)
     )
     with lock, contextlib.ExitStack() as stack:
+        if before is not None and log.warnings_given() == warned:
+            _record(env, options.accel, before, inputs)
         if options.ephemeral or options.capture:
             import tempfile  # not on the plain `run` path: it pulls in shutil, random, ...
         if options.ephemeral:
@@ -192,26 +127,19 @@ def run(options: RunOptions, store: Store | None = None) -> RunResult:
             stdout = captured.read().decode("utf-8", "replace")
     for warning in outcome.warnings:
         log.warn(warning)
-    if outcome.setup_error:
-        hint = "run with --verbose for the mount plan; report it if it persists"
-        if str(env.rootfs) in outcome.setup_error:
-            # The root itself has an odd shape (a file or a link where a mount point goes):
-            # armroot refuses to change the env's files to make the session fit.
-            hint = (
-                f"that path is in the env's own root ({env.rootfs}): make it what a Linux "
-                "root has there (a directory), or create the env again"
-            )
-        raise SandboxError(
-            f"could not set up the session in '{env.name}': {outcome.setup_error}", hint
-        )
-    if outcome.exec_error:
-        error = ExternalCommandError(
-            f"cannot run {outcome.exec_error} inside '{env.name}'",
-            f"install it in the root, or check the name (armroot run {env.name} -- ls /usr/bin)",
-        )
-        error.exit_code = 127
-        raise error
+    quickrun.check_outcome(outcome, env.name, str(env.rootfs))
     return RunResult(outcome.exit_code, outcome.signal, stdout)
+
+
+def _record(env: Env, accel: bool, before: tuple[object, ...], inputs: EnvInputs) -> None:
+    """Keep the env's part of the plan for the quick path, if nothing it depends on changed
+    while it was made (the first run in an env discovers its compilers, and saves them)."""
+    if quickrun.base_fingerprint(str(env.path), str(env.rootfs)) != before:
+        return
+    try:
+        quickrun.save(str(env.path), accel, before, inputs)
+    except OSError as exc:
+        log.debug(f"the quick path's record for '{env.name}' was not written: {exc}")
 
 
 def shell_argv(env: Env) -> tuple[str, ...]:

@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 from armroot import arch as archmod
 from armroot import boards, hostpkg, log, pkg, run, userns
-from armroot.commands.session import host_ca_bundle
 from armroot.errors import ArmrootError, ExternalCommandError, HostError, UsageError
 from armroot.paths import resolve_in_root
+from armroot.runinputs import host_ca_bundle
 from armroot.sandbox.syscalls import set_pdeathsig
 from armroot.store import Env, Store, safe_remove
 from armroot.vm import disk, machine

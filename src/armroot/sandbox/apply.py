@@ -10,10 +10,9 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from pathlib import Path
 
 from armroot.errors import ArmrootError
-from armroot.paths import is_within, resolve_in_root
+from armroot.paths import is_within, resolve_in_root_str
 from armroot.sandbox import syscalls as sc
 from armroot.sandbox.ops import Bind, Devpts, File, MountOp, Proc, Symlink, Sysfs, Tmpfs
 
@@ -27,50 +26,48 @@ def isolate_from_host() -> None:
     sc.mount(None, "/", None, sc.MS_REC | sc.MS_SLAVE)
 
 
-def make_root_mount(root: Path) -> None:
+def make_root_mount(root: str) -> None:
     """Bind the root onto itself so it is a mount point of its own in this namespace."""
-    sc.mount(str(root), str(root), None, sc.MS_BIND | sc.MS_REC)
+    sc.mount(root, root, None, sc.MS_BIND | sc.MS_REC)
 
 
-def make_ephemeral_root(root: Path, scratch: Path) -> Path:
+def make_ephemeral_root(root: str, scratch: str) -> str:
     """An overlay of ``root`` with a tmpfs upper layer at ``scratch``; returns its mount point.
 
     The lower layer (the env's root) is never written: changes go to the tmpfs, which the
     kernel drops with the session's mount namespace.
     """
-    sc.mount("tmpfs", str(scratch), "tmpfs", sc.MS_NOSUID, "mode=755")
-    for sub in ("upper", "work", "merged"):
-        os.mkdir(scratch / sub, 0o755)
-    os.chmod(scratch / "upper", stat.S_IMODE(os.stat(root).st_mode))
+    sc.mount("tmpfs", scratch, "tmpfs", sc.MS_NOSUID, "mode=755")
+    upper, work, merged = (os.path.join(scratch, sub) for sub in ("upper", "work", "merged"))
+    for sub in (upper, work, merged):
+        os.mkdir(sub, 0o755)
+    os.chmod(upper, stat.S_IMODE(os.stat(root).st_mode))
     # Layers named through /proc/self/fd, so commas or colons in store paths cannot confuse
     # overlayfs's option parser.
-    fds = [
-        os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        for p in (root, scratch / "upper", scratch / "work")
-    ]
+    fds = [os.open(p, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) for p in (root, upper, work)]
     try:
-        lower, upper, work = (f"/proc/self/fd/{fd}" for fd in fds)
-        options = f"lowerdir={lower},upperdir={upper},workdir={work}"
-        sc.mount("overlay", str(scratch / "merged"), "overlay", 0, options)
+        layers = [f"/proc/self/fd/{fd}" for fd in fds]
+        options = f"lowerdir={layers[0]},upperdir={layers[1]},workdir={layers[2]}"
+        sc.mount("overlay", merged, "overlay", 0, options)
     finally:
         for fd in fds:
             os.close(fd)
-    return scratch / "merged"
+    return merged
 
 
-def _target(root: Path, inside: str) -> Path:
-    resolved = resolve_in_root(root, inside)
+def _target(root: str, inside: str) -> str:
+    resolved = resolve_in_root_str(root, inside)
     if not is_within(root, resolved):  # resolve_in_root guarantees this; keep the check.
         raise SetupError(f"mount target {inside} resolves outside the root")
     return resolved
 
 
-def _ensure_dir(root: Path, path: Path) -> None:
+def _ensure_dir(root: str, path: str) -> None:
     """mkdir -p ``path``, each component checked to be a real directory inside ``root``."""
-    rel = path.relative_to(root)
+    rel = os.path.relpath(path, root)
     current = root
-    for part in rel.parts:
-        current = current / part
+    for part in rel.split("/") if rel != "." else ():
+        current = os.path.join(current, part)
         try:
             st = os.lstat(current)
         except FileNotFoundError:
@@ -82,8 +79,8 @@ def _ensure_dir(root: Path, path: Path) -> None:
             raise SetupError(f"{current} is a file where a directory is needed")
 
 
-def _ensure_mount_point(root: Path, path: Path, directory: bool) -> None:
-    _ensure_dir(root, path.parent)
+def _ensure_mount_point(root: str, path: str, directory: bool) -> None:
+    _ensure_dir(root, os.path.dirname(path))
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -102,7 +99,7 @@ def _ensure_mount_point(root: Path, path: Path, directory: bool) -> None:
 
 
 def _mount_on(
-    path: Path, source: str | None, fstype: str | None, flags: int, data: str | None
+    path: str, source: str | None, fstype: str | None, flags: int, data: str | None
 ) -> None:
     """mount(2) onto ``path`` opened with O_PATH|O_NOFOLLOW, so no symlink swap can redirect it."""
     fd = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -112,7 +109,7 @@ def _mount_on(
         os.close(fd)
 
 
-def _remount_readonly(path: Path) -> None:
+def _remount_readonly(path: str) -> None:
     st = os.statvfs(path)
     keep = 0
     for flag_vfs, flag_ms in (
@@ -125,12 +122,10 @@ def _remount_readonly(path: Path) -> None:
     _mount_on(path, None, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | keep, None)
 
 
-def _apply_bind(root: Path, op: Bind) -> None:
-    source = Path(op.source)
+def _apply_bind(root: str, op: Bind) -> None:
+    source = op.source
     try:
-        is_dir = source.is_dir()
-        if not source.exists():
-            raise FileNotFoundError
+        is_dir = stat.S_ISDIR(os.stat(source).st_mode)
     except OSError as exc:
         raise SetupError(f"bind source {op.source} does not exist on the host") from exc
     target = _target(root, op.target)
@@ -138,7 +133,7 @@ def _apply_bind(root: Path, op: Bind) -> None:
         return
     _ensure_mount_point(root, target, directory=is_dir)
     flags = sc.MS_BIND | (sc.MS_REC if op.recursive else 0)
-    _mount_on(target, str(source), None, flags, None)
+    _mount_on(target, source, None, flags, None)
     if op.readonly:
         _remount_readonly(target)
 
@@ -146,11 +141,11 @@ def _apply_bind(root: Path, op: Bind) -> None:
 SESSION_TMPFS = ("/run/", "/tmp/")
 
 
-def _write_file(root: Path, op: File) -> None:
+def _write_file(root: str, op: File) -> None:
     if not op.target.startswith(SESSION_TMPFS):
         raise SetupError(f"{op.target}: files are written only under {', '.join(SESSION_TMPFS)}")
     target = _target(root, op.target)
-    _ensure_dir(root, target.parent)
+    _ensure_dir(root, os.path.dirname(target))
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(target, flags, op.mode)
     try:
@@ -161,7 +156,7 @@ def _write_file(root: Path, op: File) -> None:
         os.close(fd)
 
 
-def _apply(root: Path, op: MountOp) -> None:
+def _apply(root: str, op: MountOp) -> None:
     if isinstance(op, Bind):
         _apply_bind(root, op)
         return
@@ -171,7 +166,7 @@ def _apply(root: Path, op: MountOp) -> None:
             if op.only_if_absent:
                 return
             raise SetupError(f"{op.target} already exists in the root")
-        _ensure_dir(root, target.parent)
+        _ensure_dir(root, os.path.dirname(target))
         os.symlink(op.link_to, target)
         return
     if isinstance(op, File):
@@ -214,7 +209,7 @@ def describe(op: MountOp) -> str:
     return f"{type(op).__name__.lower()} {op.target}"
 
 
-def apply_all(root: Path, ops: tuple[MountOp, ...]) -> list[str]:
+def apply_all(root: str, ops: tuple[MountOp, ...]) -> list[str]:
     """Apply ``ops`` in order; returns warnings for optional ops that could not be applied."""
     warnings: list[str] = []
     for op in ops:

@@ -6,7 +6,7 @@ applier resolves it with the root as ``/`` so a root's symlinks never lead to th
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from armroot.record import NamedTuple
 
 
 class Bind(NamedTuple):
@@ -73,3 +73,20 @@ class SessionSpec(NamedTuple):
     # tmpfs mounted there inside the session: whatever the session changes vanishes with it.
     ephemeral_scratch: str | None = None
     stdout_fd: int | None = None  # an open fd the command's stdout goes to (for capture)
+
+
+OP_TYPES: tuple[type[MountOp], ...] = (Bind, Tmpfs, Proc, Sysfs, Devpts, Symlink, File)
+_BY_NAME = {t.__name__: t for t in OP_TYPES}
+
+
+PlainOp = tuple[str, tuple[str | int | bool | None, ...]]
+
+
+def to_plain(ops: tuple[MountOp, ...]) -> tuple[PlainOp, ...]:
+    """``ops`` as nested tuples of strings, numbers and booleans (for marshal)."""
+    return tuple((type(op).__name__, tuple(op)) for op in ops)
+
+
+def from_plain(plain: tuple[PlainOp, ...]) -> tuple[MountOp, ...]:
+    """The inverse of :func:`to_plain`; KeyError or TypeError for data it did not make."""
+    return tuple(_BY_NAME[kind](*fields) for kind, fields in plain)  # type: ignore[arg-type]

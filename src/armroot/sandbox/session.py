@@ -15,18 +15,28 @@ code has to run for the host to be clean.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import io
+import marshal
 import os
-import signal
 import sys
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, NamedTuple
 
+# os.execvpe imports `warnings` when it runs, and it runs after chroot, where Python's own
+# library is out of reach: imported here, before.
+import warnings as _warnings  # noqa: F401
+
+from armroot.record import NamedTuple
 from armroot.sandbox import apply
 from armroot.sandbox import syscalls as sc
-from armroot.sandbox.ops import SessionSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+    from typing import Any
+
+    from armroot.sandbox.ops import SessionSpec
+else:  # the C module under `signal`, without the enum wrappers (enum costs `armroot run` ~5 ms)
+    import _signal as signal
 
 FORWARDED = (
     signal.SIGINT,
@@ -86,8 +96,10 @@ def _supervise(child: int, reap_all: bool) -> int:
             continue
         if info.si_code == SI_KERNEL:
             continue
-        with contextlib.suppress(ProcessLookupError):
+        try:  # noqa: SIM105 - as in _report
             os.kill(child, info.si_signo)
+        except ProcessLookupError:
+            pass
 
 
 def _status_to_code(status: int) -> tuple[int, int | None]:
@@ -98,8 +110,11 @@ def _status_to_code(status: int) -> tuple[int, int | None]:
 
 
 def _report(pipe_w: int, kind: str, message: str) -> None:
-    with contextlib.suppress(OSError):
-        os.write(pipe_w, (json.dumps({kind: message}) + "\n").encode())
+    """One message to the supervising armroot: a marshalled (kind, text) pair, one write(2)."""
+    try:  # noqa: SIM105 - contextlib is not imported on `armroot run`'s quick path
+        os.write(pipe_w, marshal.dumps((kind, message)))
+    except OSError:
+        pass
 
 
 def _exec_command(spec: SessionSpec, pipe_w: int) -> None:
@@ -121,10 +136,10 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
     sc.die_with_parent(alive_fd=alive_r)
     os.close(alive_r)
     try:
-        root = Path(spec.root)
+        root = spec.root
         apply.isolate_from_host()
         if spec.ephemeral_scratch:
-            root = apply.make_ephemeral_root(root, Path(spec.ephemeral_scratch))
+            root = apply.make_ephemeral_root(root, spec.ephemeral_scratch)
         else:
             apply.make_root_mount(root)
         for warning in apply.apply_all(root, spec.ops):
@@ -179,10 +194,14 @@ def _child_main(fn: Callable[[SessionSpec, int, int], None], *args: Any) -> None
     """Run ``fn`` in a forked child; never return into the parent's code."""
     try:
         fn(*args)
-    except BaseException:
-        import traceback
+    except BaseException as exc:
+        # A bug. After chroot Python's library may be out of reach: no traceback module then.
+        try:
+            import traceback
 
-        traceback.print_exc(file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+        except ImportError:
+            sys.stderr.write(f"armroot: internal error: {type(exc).__name__}: {exc}\n")
         os._exit(EXIT_SETUP_FAILED)
     os._exit(EXIT_SETUP_FAILED)
 
@@ -209,13 +228,15 @@ def run_session(spec: SessionSpec) -> Outcome:
     messages: dict[str, str] = {}
     warnings: list[str] = []
     with os.fdopen(pipe_r, "rb") as reader:
-        for line in reader.read().splitlines():
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            warnings += [text for kind, text in message.items() if kind == "warning"]
-            messages.update(message)
+        received = io.BytesIO(reader.read())
+    while True:
+        try:
+            kind, text = marshal.load(received)
+        except (EOFError, ValueError, TypeError):
+            break
+        if kind == "warning":
+            warnings.append(text)
+        messages[kind] = text
     code, killed_by = _status_to_code(status)
     if "signal" in messages:
         killed_by = int(messages["signal"])

@@ -1,0 +1,135 @@
+"""A session's plan inputs: what the env and the host give every session (worth caching), and
+what each run brings (its command and options, the terminal, the host's resolv.conf).
+
+Light on imports, like everything on `armroot run`'s start-up path (see
+:mod:`armroot.quickrun`): both the full CLI and the quick path build their inputs here.
+"""
+
+from __future__ import annotations
+
+import os
+
+from armroot.errors import HostError, UsageError
+from armroot.paths import resolve_in_root_str
+from armroot.record import NamedTuple
+from armroot.sandbox.ops import MountOp
+from armroot.sessionplan import PlanInputs, UserBind
+
+HOST_CA_CANDIDATES = (
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+)
+RESERVED_TARGETS = ("/", "/proc", "/sys", "/dev")
+
+
+class EnvInputs(NamedTuple):
+    """The inputs that come from the env and the host's set-up, the same for every run."""
+
+    root: str
+    qemu_cpu: str | None
+    qemu_binds: tuple[str, ...]  # interpreters to bind (handlers without the F flag)
+    accel_env: tuple[tuple[str, str], ...] = ()  # the native compilers' environment
+    accel_ops: tuple[MountOp, ...] = ()  # ... and mounts
+
+
+class RunArgs(NamedTuple):
+    """What one run asks for, as the user wrote it."""
+
+    name: str
+    argv: tuple[str, ...]
+    binds: tuple[str, ...] = ()  # SRC[:DST]
+    workdir: str | None = None
+    env: tuple[str, ...] = ()  # K=V
+    host_ca: bool = False
+
+
+def parse_bind(text: str) -> UserBind:
+    """``SRC[:DST]`` -> UserBind; SRC must exist on the host, DST is a path inside the root."""
+    source, sep, target = text.partition(":")
+    if not source:
+        raise UsageError(f"--bind {text!r}: no source path", "use --bind SRC[:DST]")
+    src = os.path.expanduser(source)
+    if not os.path.exists(src):
+        raise UsageError(
+            f"--bind {text!r}: {source} does not exist on this machine",
+            "create it first, or fix the path",
+        )
+    real = os.path.realpath(src)
+    dst = target if sep else os.path.abspath(src)
+    if not dst.startswith("/"):
+        raise UsageError(
+            f"--bind {text!r}: the target {dst!r} must be an absolute path",
+            "use --bind SRC:/path/inside/root",
+        )
+    if os.path.normpath(dst) in RESERVED_TARGETS:
+        raise UsageError(
+            f"--bind {text!r}: cannot bind over {os.path.normpath(dst)}",
+            "choose another target path inside the root",
+        )
+    return UserBind(real, os.path.normpath(dst))
+
+
+def parse_env(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[str, str]] = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or "\0" in item:
+            raise UsageError(f"--env {item!r} is not KEY=VALUE", "write it as --env NAME=value")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def host_ca_bundle() -> str:
+    """The host's combined CA bundle (what the host itself trusts)."""
+    candidates = [os.environ.get("SSL_CERT_FILE", ""), *HOST_CA_CANDIDATES]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate):
+            return os.path.realpath(candidate)
+    raise HostError(
+        "--host-ca: no CA bundle found on this machine",
+        "install ca-certificates on the host, or set SSL_CERT_FILE to your bundle",
+    )
+
+
+def _host_file(path: str) -> str | None:
+    return os.path.realpath(path) if os.path.isfile(path) else None
+
+
+def _stdin_terminal() -> str | None:
+    try:
+        return os.ttyname(0) if os.isatty(0) else None
+    except OSError:
+        return None
+
+
+def workdir(root: str, asked: str | None) -> str:
+    """Where the command starts: ``asked``, or /root when the root has one, else /."""
+    if asked is None:
+        return "/root" if os.path.isdir(resolve_in_root_str(root, "/root")) else "/"
+    if not asked.startswith("/"):
+        raise UsageError(
+            f"--workdir {asked!r} must be an absolute path inside the root",
+            "for example --workdir /src",
+        )
+    return asked
+
+
+def plan_inputs(env: EnvInputs, run: RunArgs) -> PlanInputs:
+    """The plan's inputs for ``run`` in the env ``env`` describes, read fresh from the host."""
+    return PlanInputs(
+        root=env.root,
+        argv=run.argv,
+        workdir=workdir(env.root, run.workdir),
+        qemu_cpu=env.qemu_cpu,
+        qemu_binds=env.qemu_binds,
+        host_resolv_conf=_host_file("/etc/resolv.conf"),
+        host_hosts=_host_file("/etc/hosts"),
+        host_ca_bundle=host_ca_bundle() if run.host_ca else None,
+        binds=tuple(parse_bind(b) for b in run.binds),
+        env=(*env.accel_env, *parse_env(run.env), ("ARMROOT_ENV", run.name)),
+        term=os.environ.get("TERM"),
+        console=_stdin_terminal(),
+        extra_ops=env.accel_ops,
+    )

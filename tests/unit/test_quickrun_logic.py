@@ -1,0 +1,145 @@
+"""The quick path's pure parts: records without `typing`, plain ops, the record file."""
+
+from __future__ import annotations
+
+import marshal
+import os
+from pathlib import Path
+
+import pytest
+
+from armroot import quickrun
+from armroot.errors import UsageError
+from armroot.record import NamedTuple
+from armroot.runinputs import EnvInputs
+from armroot.sandbox.ops import (
+    Bind,
+    Devpts,
+    File,
+    Proc,
+    Symlink,
+    Sysfs,
+    Tmpfs,
+    from_plain,
+    to_plain,
+)
+from armroot.store import check_name
+
+
+class Point(NamedTuple):
+    """A point."""
+
+    x: int
+    label: str = "p"
+
+    def doubled(self) -> int:
+        return self.x * 2
+
+
+def test_a_record_is_a_named_tuple_with_defaults_methods_and_docstring() -> None:
+    p = Point(2)
+    assert p == (2, "p") and p.label == "p" and p.doubled() == 4
+    assert p._replace(label="q") == Point(2, "q")
+    assert Point._fields == ("x", "label")
+    assert isinstance(p, Point) and isinstance(p, tuple)
+    assert Point.__doc__ == "A point." and Point.__module__ == __name__
+    assert repr(p) == "Point(x=2, label='p')"
+
+
+def test_a_record_refuses_a_field_without_a_default_after_one_with() -> None:
+    with pytest.raises(TypeError, match="without a default follows"):
+
+        class Bad(NamedTuple):
+            a: int = 1
+            b: int  # type: ignore[misc]
+
+
+def test_ops_survive_marshal_as_plain_data() -> None:
+    ops = (
+        Proc(),
+        Sysfs(),
+        Tmpfs("/dev", mode=0o755, nodev=False, options="size=4m"),
+        Devpts(),
+        Bind("/usr/bin/qemu-aarch64-static", "/usr/bin/qemu-aarch64-static", readonly=True),
+        Symlink("pts/ptmx", "/dev/ptmx"),
+        File("/run/x", "text\n", 0o600),
+    )
+    assert from_plain(marshal.loads(marshal.dumps(to_plain(ops)))) == ops
+
+
+@pytest.mark.parametrize("name", ["pi", "a.b_c-1", "x" * 63, "x" * 64, "-x", ".x", "a/b", "ü", ""])
+def test_plain_names_are_exactly_the_store_s_names(name: str) -> None:
+    try:
+        check_name(name)
+        valid = True
+    except UsageError:
+        valid = False
+    assert quickrun._plain_name(name) == valid
+
+
+def _env(tmp_path: Path) -> tuple[str, EnvInputs]:
+    env_dir = tmp_path / "envs" / "pi"
+    root = env_dir / "rootfs"
+    for d in ("usr/bin", "usr/share", "etc/alternatives"):
+        (root / d).mkdir(parents=True)
+    (env_dir / "armroot.json").write_text("{}")
+    tool = tmp_path / "toolchain"
+    tool.mkdir()
+    inputs = EnvInputs(
+        str(root),
+        "cortex-a72",
+        (),
+        (("CC", "/run/armroot/accel/bin/cc"),),
+        (Bind(str(tool), "/run/armroot/accel/zig", readonly=True),),
+    )
+    return str(env_dir), inputs
+
+
+def _save(env_dir: str, inputs: EnvInputs) -> None:
+    quickrun.save(env_dir, True, quickrun.base_fingerprint(env_dir, inputs.root), inputs)
+
+
+def test_a_record_is_used_while_nothing_it_came_from_changes(tmp_path: Path) -> None:
+    env_dir, inputs = _env(tmp_path)
+    assert quickrun.load(env_dir, True) is None
+    _save(env_dir, inputs)
+    assert quickrun.load(env_dir, True) == inputs
+    assert quickrun.load(env_dir, False) is None  # the --no-accel plan is another record
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "meta",
+        "usr/bin entry",
+        "alternatives",
+        "gcc",
+        "bound toolchain",
+        "setting",
+        "damaged",
+    ],
+)
+def test_a_record_is_not_used_once_what_it_came_from_changed(
+    tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_dir, inputs = _env(tmp_path)
+    root = Path(inputs.root)
+    (root / "usr/bin/gcc-14").write_text("x")
+    os.symlink("gcc-14", root / "usr/bin/gcc")
+    _save(env_dir, inputs)
+    assert quickrun.load(env_dir, True) == inputs
+    if change == "meta":
+        (Path(env_dir) / "armroot.json").write_text('{"board": "pi4"}')
+    elif change == "usr/bin entry":
+        (root / "usr/bin/cc").write_text("")
+    elif change == "alternatives":
+        os.symlink("/usr/bin/gcc", root / "etc/alternatives/cc")
+    elif change == "gcc":  # rewritten in place: the file the link leads to is what counts
+        (root / "usr/bin/gcc-14").write_text("a longer compiler")
+    elif change == "bound toolchain":
+        os.rmdir(tmp_path / "toolchain")
+    elif change == "setting":
+        monkeypatch.setenv("ARMROOT_NATIVE_CMAKE", "0")
+    elif change == "damaged":
+        Path(quickrun.record_path(env_dir, True)).write_bytes(b"\x00garbage")
+    assert quickrun.load(env_dir, True) is None
