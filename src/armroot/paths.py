@@ -34,23 +34,25 @@ def resolve_in_root_str(root: str, path: str) -> str:
 
 def _resolved_parts(root: str, path: str) -> list[str]:
     pending = [p for p in path.split("/") if p not in ("", ".")]
+    pending.reverse()  # a stack: the next component last
     done: list[str] = []
+    # reached[i]: the host path of done[:i] (reached[0] is the root), built as we go
+    reached = [root.rstrip("/") or "/"]
     hops = 0
     while pending:
-        part = pending.pop(0)
+        part = pending.pop()
         if part == "..":
             if done:
                 done.pop()
+                reached.pop()
             continue
-        if part == ".":
-            continue
-        candidate = os.path.join(root, *done, part)
+        candidate = f"{reached[-1].rstrip('/')}/{part}"
         try:
             st = os.lstat(candidate)
         except FileNotFoundError:
             done.append(part)
             # The rest cannot exist either; resolve it lexically.
-            for rest in pending:
+            for rest in reversed(pending):
                 if rest == "..":
                     if done:
                         done.pop()
@@ -62,12 +64,13 @@ def _resolved_parts(root: str, path: str) -> list[str]:
             if hops > MAX_SYMLINKS:
                 raise SandboxError(f"too many levels of symbolic links at {candidate}")
             target = os.readlink(candidate)
-            target_parts = [p for p in target.split("/") if p not in ("", ".")]
             if target.startswith("/"):
                 done = []
-            pending = target_parts + pending
+                del reached[1:]
+            pending += reversed([p for p in target.split("/") if p not in ("", ".")])
             continue
         done.append(part)
+        reached.append(candidate)
     return done
 
 

@@ -34,6 +34,7 @@ from armroot.errors import ArmrootError, ExternalCommandError, SandboxError
 from armroot.paths import resolve_in_root_str
 from armroot.runinputs import EnvInputs, RunArgs, plan_inputs
 from armroot.sandbox.ops import Bind, from_plain, to_plain
+from armroot.sessionplan import plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,9 +49,10 @@ ENVIRON = ("ARMROOT_NATIVE_CMAKE", "ARMROOT_CACHE", "XDG_CACHE_HOME")
 BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 # Inside the root: the directories whose entries the plan looks up (which compilers and
 # which cmake there are: dpkg and pacman replace files by renaming, so a change shows in the
-# directory) and the files it reads the identity of.
-ROOT_DIRS = ("/", "/usr", "/usr/bin", "/usr/share", "/etc/alternatives")
-ROOT_FILES = ("/usr/bin/gcc", "/usr/bin/cmake")
+# directory), and the files it reads: gcc's identity, cmake's, and the package database that
+# says which cmake version the root has (the native cmake matches it).
+ROOT_DIRS = ("/", "/usr", "/usr/bin", "/usr/share", "/etc/alternatives", "/var/lib/pacman/local")
+ROOT_FILES = ("/usr/bin/gcc", "/usr/bin/cmake", "/var/lib/dpkg/status")
 CAP_SYS_ADMIN = 21
 
 _FLAGS = {"--host-ca": "host_ca", "--no-accel": "no_accel"}
@@ -172,23 +174,35 @@ def record_path(env_dir: str, accel: bool) -> str:
 
 
 def save(env_dir: str, accel: bool, base: tuple[object, ...], inputs: EnvInputs) -> None:
-    """Keep ``inputs`` for the quick path (atomically: a reader sees the old or the new)."""
+    """Keep ``inputs`` for the quick path. The file is written unnamed (O_TMPFILE) and given
+    its name when complete, so a reader finds a whole record or none (then it goes the full
+    way), and a killed armroot leaves no partial file behind."""
+    from armroot.sandbox.syscalls import link_fd
+
     plain = (*inputs[:4], to_plain(inputs.accel_ops))
     data = marshal.dumps((fingerprint(base, inputs), plain))  # type: ignore[arg-type]
     path = record_path(env_dir, accel)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    fd = os.open(env_dir, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        try:  # noqa: SIM105 - this module does not import contextlib
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        link_fd(fd, path)  # EEXIST if another run linked its record first: that one stays
     finally:
         os.close(fd)
-    os.rename(temporary, path)
 
 
 def load(env_dir: str, accel: bool) -> EnvInputs | None:
     """The recorded inputs if what they were made from is unchanged; None otherwise."""
     try:
         with open(record_path(env_dir, accel), "rb") as record:
+            st = os.fstat(record.fileno())
+            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
+                return None  # only a record this user wrote, that no one else could change
             recorded, plain = marshal.load(record)
         root, qemu_cpu, qemu_binds, accel_env, accel_ops = plain
         inputs = EnvInputs(root, qemu_cpu, qemu_binds, accel_env, from_plain(accel_ops))
@@ -268,8 +282,9 @@ def main(argv: list[str]) -> int | None:
             spec_inputs = plan_inputs(inputs, run)
         except ArmrootError:
             return None  # the full path reports it
+        # Here, not at the top: the CLI imports this module for quick_parse alone, and the
+        # session's module loads ctypes.
         from armroot.sandbox.session import run_session
-        from armroot.sessionplan import plan
 
         outcome = run_session(plan(spec_inputs))
     finally:

@@ -7,12 +7,13 @@ import fcntl
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import error_lines
-from tests.integration.conftest import ArmEnv
+from tests.helpers import armroot, error_lines
+from tests.integration.conftest import ArmEnv, make_env
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu]
 
@@ -73,13 +74,22 @@ def test_a_plain_run_is_recorded_then_runs_the_quick_way(fresh_arm64: ArmEnv) ->
     assert _took(_quick(env, "--no-acc", "--", "true")) == "quick=None costly=[]"
 
 
+@pytest.fixture(scope="module")
+def shared(arm64_tarball: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArmEnv]:
+    """One arm64 env for the tests below, each of which records its plan first."""
+    home = tmp_path_factory.mktemp("quick-store")
+    env = make_env(arm64_tarball, "arm64", home, "mine")
+    yield env
+    armroot("rm", env.name, home=home)
+
+
 def _record(env: ArmEnv) -> None:
     for _ in range(2):  # as above: the second run records
         assert env.run("--", "true").returncode == 0
 
 
-def test_a_changed_env_host_or_setting_goes_the_full_way(fresh_arm64: ArmEnv) -> None:
-    env = fresh_arm64
+def test_a_changed_env_host_or_setting_goes_the_full_way(shared: ArmEnv) -> None:
+    env = shared
     _record(env)
     assert _took(_quick(env, "--", "true")) == "quick=0 costly=[]"
     # A program added to the root's /usr/bin (a compiler the plan would now use, say).
@@ -103,8 +113,8 @@ def test_a_changed_env_host_or_setting_goes_the_full_way(fresh_arm64: ArmEnv) ->
     assert _took(_quick(env, "--", "true")) == "quick=0 costly=[]"
 
 
-def test_a_package_change_in_progress_leaves_the_run_to_the_full_way(fresh_arm64: ArmEnv) -> None:
-    env = fresh_arm64
+def test_a_package_change_in_progress_leaves_the_run_to_the_full_way(shared: ArmEnv) -> None:
+    env = shared
     _record(env)
     fd = os.open(_env_dir(env) / "lock", os.O_RDWR)
     try:
@@ -115,8 +125,8 @@ def test_a_package_change_in_progress_leaves_the_run_to_the_full_way(fresh_arm64
     assert _took(_quick(env, "--", "true")) == "quick=0 costly=[]"
 
 
-def test_the_quick_way_reports_like_the_full_way(fresh_arm64: ArmEnv) -> None:
-    env = fresh_arm64
+def test_the_quick_way_reports_like_the_full_way(shared: ArmEnv) -> None:
+    env = shared
     _record(env)
     full = env.run("--verbose", "--", "no-such-program")  # --verbose: the full way
     quick = _quick(env, "--", "no-such-program")

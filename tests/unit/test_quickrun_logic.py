@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import pickle
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,18 @@ def test_a_record_is_a_named_tuple_with_defaults_methods_and_docstring() -> None
     assert isinstance(p, Point) and isinstance(p, tuple)
     assert Point.__doc__ == "A point." and Point.__module__ == __name__
     assert repr(p) == "Point(x=2, label='p')"
+    assert p._asdict() == {"x": 2, "label": "p"} and Point._make([3, "q"]) == (3, "q")
+    assert Point(label="k", x=1) == (1, "k") and hash(p) == hash((2, "p"))
+    assert pickle.loads(pickle.dumps(p)) == p
+    match p:
+        case Point(x, label):
+            assert (x, label) == (2, "p")
+    with pytest.raises(TypeError):
+        Point()  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Point(1, "a", "extra")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        Point(1, x=2)  # type: ignore[misc]
 
 
 def test_a_record_refuses_a_field_without_a_default_after_one_with() -> None:
@@ -114,9 +127,11 @@ def test_a_record_is_used_while_nothing_it_came_from_changes(tmp_path: Path) -> 
         "usr/bin entry",
         "alternatives",
         "gcc",
+        "packages",
         "bound toolchain",
         "setting",
         "damaged",
+        "writable by others",
     ],
 )
 def test_a_record_is_not_used_once_what_it_came_from_changed(
@@ -136,10 +151,15 @@ def test_a_record_is_not_used_once_what_it_came_from_changed(
         os.symlink("/usr/bin/gcc", root / "etc/alternatives/cc")
     elif change == "gcc":  # rewritten in place: the file the link leads to is what counts
         (root / "usr/bin/gcc-14").write_text("a longer compiler")
+    elif change == "packages":  # which cmake the root has, for the native cmake
+        (root / "var/lib/dpkg").mkdir(parents=True)
+        (root / "var/lib/dpkg/status").write_text("Package: cmake\n")
     elif change == "bound toolchain":
         os.rmdir(tmp_path / "toolchain")
     elif change == "setting":
         monkeypatch.setenv("ARMROOT_NATIVE_CMAKE", "0")
     elif change == "damaged":
         Path(quickrun.record_path(env_dir, True)).write_bytes(b"\x00garbage")
+    elif change == "writable by others":
+        os.chmod(quickrun.record_path(env_dir, True), 0o666)
     assert quickrun.load(env_dir, True) is None

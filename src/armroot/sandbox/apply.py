@@ -63,7 +63,13 @@ def _target(root: str, inside: str) -> str:
 
 
 def _ensure_dir(root: str, path: str) -> None:
-    """mkdir -p ``path``, each component checked to be a real directory inside ``root``."""
+    """mkdir -p ``path`` (resolved inside ``root``: no component was a symlink), each
+    component checked to be a real directory."""
+    try:
+        if stat.S_ISDIR(os.lstat(path).st_mode):
+            return  # the usual case: there already
+    except FileNotFoundError:
+        pass
     rel = os.path.relpath(path, root)
     current = root
     for part in rel.split("/") if rel != "." else ():
