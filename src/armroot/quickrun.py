@@ -18,7 +18,7 @@ the same executor. Anything it does not handle — another verb, --verbose, an o
 returns None and the full CLI takes over, as if this module did not exist.
 
 This module and everything it imports stay clear of `typing`, `re`, `enum`, `json`,
-`pathlib` and `contextlib` (a test checks).
+`pathlib`, `contextlib` and `collections` (a test checks).
 """
 
 from __future__ import annotations
@@ -251,8 +251,9 @@ def _has_sys_admin() -> bool:
 
 
 def main(argv: list[str]) -> int | None:
-    """Run the command the quick way and return its exit status; None: not handled here."""
-    if os.geteuid() != 0:
+    """Run the command the quick way and return its exit status; None: not handled here.
+    ARMROOT_QUICK=0 turns the quick path off (every run plans in full)."""
+    if os.geteuid() != 0 or os.environ.get("ARMROOT_QUICK") == "0":
         return None
     before, command = split_command(argv)
     args = quick_parse(before, command)

@@ -23,7 +23,8 @@ PROBE = """
 import sys
 from armroot import quickrun
 code = quickrun.main(sys.argv[1:])
-costly = ("typing", "re", "enum", "json", "pathlib", "contextlib", "argparse", "rich")
+costly = ("typing", "re", "enum", "json", "pathlib", "contextlib", "collections", "argparse")
+costly += ("rich",)
 print(f"quick={code} costly={sorted(m for m in costly if m in sys.modules)}", file=sys.stderr)
 """
 
@@ -72,6 +73,8 @@ def test_a_plain_run_is_recorded_then_runs_the_quick_way(fresh_arm64: ArmEnv) ->
     # What the quick path does not take, the full CLI does.
     assert _took(_quick(env, "--verbose", "--", "true")) == "quick=None costly=[]"
     assert _took(_quick(env, "--no-acc", "--", "true")) == "quick=None costly=[]"
+    off = _quick(env, "--", "true", extra={"ARMROOT_QUICK": "0"})
+    assert _took(off) == "quick=None costly=[]"
 
 
 @pytest.fixture(scope="module")
