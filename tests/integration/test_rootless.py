@@ -120,6 +120,7 @@ def user_armroot(scratch: Path) -> Path:
     shutil.copytree(
         REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
     )
+    shutil.copytree(REPO / "bin", source / "bin")  # the `armroot` command (script-files)
     venv = scratch / "venv"
     subprocess.run([SYSTEM_PYTHON, "-m", "venv", str(venv)], check=True)
     subprocess.run(

@@ -129,6 +129,7 @@ def test_a_record_is_used_while_nothing_it_came_from_changes(tmp_path: Path) -> 
         "gcc",
         "packages",
         "bound toolchain",
+        "binfmt handler",
         "setting",
         "damaged",
         "writable by others",
@@ -138,6 +139,10 @@ def test_a_record_is_not_used_once_what_it_came_from_changed(
     tmp_path: Path, change: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env_dir, inputs = _env(tmp_path)
+    binfmt = tmp_path / "binfmt_misc"  # stands in for /proc/sys/fs/binfmt_misc
+    binfmt.mkdir()
+    (binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /usr/libexec/qemu-binfmt\n")
+    monkeypatch.setattr(quickrun, "BINFMT_DIR", str(binfmt))
     root = Path(inputs.root)
     (root / "usr/bin/gcc-14").write_text("x")
     os.symlink("gcc-14", root / "usr/bin/gcc")
@@ -156,6 +161,8 @@ def test_a_record_is_not_used_once_what_it_came_from_changed(
         (root / "var/lib/dpkg/status").write_text("Package: cmake\n")
     elif change == "bound toolchain":
         os.rmdir(tmp_path / "toolchain")
+    elif change == "binfmt handler":  # the F flag set: QEMU no longer bound
+        (binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /usr/bin/q\nflags: F\n")
     elif change == "setting":
         monkeypatch.setenv("ARMROOT_NATIVE_CMAKE", "0")
     elif change == "damaged":
