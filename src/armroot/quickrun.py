@@ -147,10 +147,18 @@ def _binfmt() -> tuple[tuple[str, bytes], ...] | None:
     return tuple(state)
 
 
+def _in_root(root: str, path: str) -> tuple[int, int, int, int] | str | None:
+    """The signature of ``path`` inside ``root``, links followed there (a loop: so marked)."""
+    try:
+        return _signature(resolve_in_root_str(root, path))
+    except ArmrootError:
+        return "symlink loop"
+
+
 def base_fingerprint(env_dir: str, root: str) -> tuple[object, ...]:
     """What the env's part of the plan was made from, short of the host files it binds."""
-    inside = [_signature(resolve_in_root_str(root, p)) for p in ROOT_DIRS]
-    files = [_signature(resolve_in_root_str(root, p)) for p in ROOT_FILES]  # links followed
+    inside = [_in_root(root, p) for p in ROOT_DIRS]
+    files = [_in_root(root, p) for p in ROOT_FILES]
     return (
         RECORD_VERSION,
         sys.version_info[:2],

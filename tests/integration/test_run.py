@@ -237,9 +237,21 @@ def test_concurrent_runs_work_and_rm_refuses_meanwhile(fresh_arm64: ArmEnv, tmp_
         fresh_arm64, "sh", "-c", "echo b > /mark/b; sleep 3; uname -m", marker_dir=tmp_path
     )
     # The first runs in a fresh store also build the native toolchain's shim and fetch the
-    # root's cmake version from PyPI (network-bound): a 60 s wait ran out once in a suite.
-    both = lambda: (tmp_path / "a").exists() and (tmp_path / "b").exists()  # noqa: E731
-    assert wait_for(both, timeout=300)
+    # root's cmake version from PyPI (network-bound). Both create the mount point /mark at
+    # the same moment: that race once failed one of them (EEXIST), now handled in apply.
+
+    def both() -> bool:
+        return (tmp_path / "a").exists() and (tmp_path / "b").exists()
+
+    def failed() -> bool:
+        return any(p.poll() not in (None, 0) for p in (first, second))
+
+    wait_for(lambda: both() or failed(), timeout=300)
+    if not both():
+        for proc in (first, second):
+            proc.kill()
+        said = [proc.communicate(timeout=60) for proc in (first, second)]
+        pytest.fail(f"the two runs did not both start: {said}")
     rm = armroot("rm", fresh_arm64.name, home=fresh_arm64.home)
     assert rm.returncode == 5
     assert len(error_lines(rm.stderr)) == 1 and "in use" in rm.stderr

@@ -170,3 +170,42 @@ def test_a_record_is_not_used_once_what_it_came_from_changed(
     elif change == "writable by others":
         os.chmod(quickrun.record_path(env_dir, True), 0o666)
     assert quickrun.load(env_dir, True) is None
+
+
+def test_a_symlink_loop_in_the_root_is_part_of_the_fingerprint_not_an_error(
+    tmp_path: Path,
+) -> None:
+    env_dir, inputs = _env(tmp_path)
+    alternatives = Path(inputs.root) / "etc/alternatives"
+    alternatives.rmdir()
+    os.symlink("/etc/alternatives", alternatives)  # points at itself inside the root
+    _save(env_dir, inputs)
+    assert quickrun.load(env_dir, True) == inputs
+
+
+@pytest.mark.parametrize("directory", [True, False])
+def test_a_mount_point_another_session_made_a_moment_ago_is_accepted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, directory: bool
+) -> None:
+    """Two sessions starting at once in one env create the same new mount point (a --bind
+    target): the second sees EEXIST and checks what is there instead of failing."""
+    from armroot.sandbox import apply
+
+    root = tmp_path / "root"
+    root.mkdir()
+    real_mkdir, real_open = os.mkdir, os.open
+
+    def mkdir_beaten(path: str, mode: int = 0o777) -> None:
+        real_mkdir(path, mode)
+        raise FileExistsError(17, "File exists", path)
+
+    def open_beaten(path: str, flags: int, mode: int = 0o777) -> int:
+        os.close(real_open(path, flags, mode))
+        raise FileExistsError(17, "File exists", path)
+
+    monkeypatch.setattr(os, "mkdir", mkdir_beaten)  # the os module apply uses
+    monkeypatch.setattr(os, "open", open_beaten)
+    target = str(root / "deep" / "mark")
+    apply._ensure_mount_point(str(root), target, directory=directory)
+    assert (root / "deep").is_dir()
+    assert Path(target).is_dir() if directory else Path(target).is_file()

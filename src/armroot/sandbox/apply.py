@@ -77,8 +77,11 @@ def _ensure_dir(root: str, path: str) -> None:
         try:
             st = os.lstat(current)
         except FileNotFoundError:
-            os.mkdir(current, 0o755)
-            continue
+            try:
+                os.mkdir(current, 0o755)
+                continue
+            except FileExistsError:  # a session beside this one made it a moment ago
+                st = os.lstat(current)
         if stat.S_ISLNK(st.st_mode):
             raise SetupError(f"{current} is a symlink where a directory is needed")
         if not stat.S_ISDIR(st.st_mode):
@@ -90,12 +93,17 @@ def _ensure_mount_point(root: str, path: str, directory: bool) -> None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        if directory:
-            os.mkdir(path, 0o755)
-        else:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-            os.close(fd)
-        return
+        try:
+            if directory:
+                os.mkdir(path, 0o755)
+            else:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+                os.close(fd)
+            return
+        except FileExistsError:
+            # Two sessions starting at once in one env both create a new mount point (the
+            # same --bind target): the one that comes second checks what the first made.
+            st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode):
         raise SetupError(f"{path} is a symlink; refusing to mount over it")
     if directory and not stat.S_ISDIR(st.st_mode):
