@@ -190,6 +190,12 @@ def save(env_dir: str, accel: bool, base: tuple[object, ...], inputs: EnvInputs)
     plain = (*inputs[:4], to_plain(inputs.accel_ops))
     data = marshal.dumps((fingerprint(base, inputs), plain))  # type: ignore[arg-type]
     path = record_path(env_dir, accel)
+    try:
+        with open(path, "rb") as current:
+            if current.read() == data:
+                return  # the same record is there (a run the quick path left to the full one)
+    except OSError:
+        pass
     fd = os.open(env_dir, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o644)
     try:
         view = memoryview(data)

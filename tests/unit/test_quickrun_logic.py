@@ -118,6 +118,12 @@ def test_a_record_is_used_while_nothing_it_came_from_changes(tmp_path: Path) -> 
     _save(env_dir, inputs)
     assert quickrun.load(env_dir, True) == inputs
     assert quickrun.load(env_dir, False) is None  # the --no-accel plan is another record
+    written = os.stat(quickrun.record_path(env_dir, True)).st_ino
+    _save(env_dir, inputs)  # the same record again: the file is left as it is
+    assert os.stat(quickrun.record_path(env_dir, True)).st_ino == written
+    _save(env_dir, inputs._replace(qemu_cpu="cortex-a53"))  # another one replaces it
+    assert os.stat(quickrun.record_path(env_dir, True)).st_ino != written
+    assert quickrun.load(env_dir, True) == inputs._replace(qemu_cpu="cortex-a53")
 
 
 @pytest.mark.parametrize(
