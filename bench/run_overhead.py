@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from armroot.store import Store
+from armroot.store.envs import Store
 
 
 def _time(argv: list[str], env: dict[str, str]) -> float:

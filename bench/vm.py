@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from armroot.store import Store
+from armroot.store.envs import Store
 
 PROGRAM = r"""
 #include <stdint.h>

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from armroot import binfmt
-from armroot.arch import ARM64, ARMHF
+from armroot.host import binfmt
+from armroot.rootfs.arch import ARM64, ARMHF
 
 
 def _missing(marker: str) -> str | None:

@@ -1,3 +1,3 @@
-from armroot.launch import entry
+from armroot.cli.launch import entry
 
 entry()

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from armroot import __version__
-from armroot.arch import by_name
 from armroot.images import debian
+from armroot.rootfs.arch import by_name
 from tests.helpers import (
     TAR,
     HostFiles,

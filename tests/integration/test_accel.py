@@ -9,7 +9,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import ARMAttributesSection
 
-from armroot import elfinfo
+from armroot.rootfs import elfinfo
 from tests.helpers import armroot
 from tests.integration.conftest import ArmEnv, cache_dir
 from tests.integration.workloads import (

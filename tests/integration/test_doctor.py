@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from armroot import binfmt
-from armroot.arch import ARMHF
+from armroot.host import binfmt
+from armroot.rootfs.arch import ARMHF
 from tests.helpers import HostState, armroot
 from tests.integration.conftest import ArmEnv
 

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.root, pytest.mark.qemu]
 # left to the full CLI) and which of the costly modules it imported.
 PROBE = """
 import sys
-from armroot import quickrun
+from armroot.session import cache as quickrun
 code = quickrun.main(sys.argv[1:])
 costly = ("typing", "re", "enum", "json", "pathlib", "contextlib", "collections", "argparse")
 costly += ("rich",)

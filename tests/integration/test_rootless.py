@@ -25,9 +25,9 @@ from typing import NamedTuple
 
 import pytest
 
-from armroot import userns
-from armroot.store import safe_remove
-from armroot.userns import IdRange
+from armroot.host import userns
+from armroot.host.userns import IdRange
+from armroot.store.envs import safe_remove
 from tests.helpers import (
     REPO,
     HostState,
@@ -235,7 +235,7 @@ ready_r, ready_w = os.pipe()
 go_r, go_w = os.pipe()
 pid = os.fork()
 if pid == 0:
-    from armroot.sandbox import syscalls
+    from armroot.host import syscalls
     syscalls.unshare(syscalls.CLONE_NEWUSER)
     os.write(ready_w, b"x")
     os.read(go_r, 1)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from armroot import elfinfo
+from armroot.rootfs import elfinfo
 from tests.helpers import (
     HostState,
     armroot,

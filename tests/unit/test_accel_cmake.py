@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from armroot import arch
 from armroot.accel import cmake, toolchain
 from armroot.accel import target as tg
+from armroot.rootfs import arch
 from armroot.sandbox.ops import Bind, File, Symlink
 
 STATUS = """Package: cmake-data

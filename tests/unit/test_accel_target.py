@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from armroot import boards
 from armroot.accel import target as tg
+from armroot.rootfs import boards
 from armroot.sandbox.ops import Bind, File, Symlink
 
 # `gcc -v -E -x c /dev/null -o /dev/null` in Debian trixie roots (cc1 line).

@@ -4,10 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from armroot import binfmt, emulation
-from armroot.arch import ARM64, ARMEL, ARMHF
 from armroot.commands.doctor import parse_qemu_version
 from armroot.errors import HostError
+from armroot.host import binfmt
+from armroot.host import qemu as emulation
+from armroot.rootfs.arch import ARM64, ARMEL, ARMHF
 
 AARCH64_ENTRY = """enabled
 interpreter /usr/bin/qemu-aarch64-static

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from armroot import boards
-from armroot.arch import ARM64, ARMEL, ARMHF, CpuLevel
 from armroot.build import artifacts, config, detect
-from armroot.elfinfo import ElfInfo
 from armroot.errors import UsageError
 from armroot.pkg.adapters import APK, APT, PACMAN
+from armroot.rootfs import boards
+from armroot.rootfs.arch import ARM64, ARMEL, ARMHF, CpuLevel
+from armroot.rootfs.elfinfo import ElfInfo
 
 
 def test_starter_file_parses_to_its_own_defaults() -> None:

@@ -8,10 +8,10 @@ from urllib.parse import urlparse
 
 import pytest
 
-from armroot import boards
-from armroot.arch import ARM64, ARMHF, CpuLevel
 from armroot.errors import SourceError, UsageError
 from armroot.images import catalogue, download, partitions
+from armroot.rootfs import boards
+from armroot.rootfs.arch import ARM64, ARMHF, CpuLevel
 
 
 def test_every_entry_has_a_verification_and_a_well_formed_url() -> None:

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from armroot import elfinfo
-from armroot.arch import ARM64, ARMHF, CpuLevel, default_emulation
 from armroot.errors import SourceError
+from armroot.rootfs import elfinfo
+from armroot.rootfs.arch import ARM64, ARMHF, CpuLevel, default_emulation
 
 
 def test_host_python_is_x86_64_and_not_an_arm_arch() -> None:

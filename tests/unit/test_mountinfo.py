@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from armroot import mountinfo
+from armroot.host import mountinfo
 
 SAMPLE = (
     "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"

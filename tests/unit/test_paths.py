@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from armroot.errors import SandboxError
-from armroot.paths import is_within, resolve_in_root
+from armroot.rootfs.paths import is_within, resolve_in_root
 
 
 def test_absolute_symlink_is_resolved_inside_the_root(tmp_path: Path) -> None:

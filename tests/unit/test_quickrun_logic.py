@@ -9,10 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from armroot import quickrun
 from armroot.errors import UsageError
-from armroot.record import NamedTuple
-from armroot.runinputs import EnvInputs
 from armroot.sandbox.ops import (
     Bind,
     Devpts,
@@ -24,7 +21,10 @@ from armroot.sandbox.ops import (
     from_plain,
     to_plain,
 )
-from armroot.store import check_name
+from armroot.session import cache as quickrun
+from armroot.session.inputs import EnvInputs
+from armroot.store.envs import check_name
+from armroot.tuples import NamedTuple
 
 
 class Point(NamedTuple):

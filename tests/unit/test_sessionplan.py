@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from armroot.sandbox.ops import Bind, Proc, Symlink, Tmpfs
-from armroot.sessionplan import HOST_CA_INSIDE, PlanInputs, UserBind, plan
+from armroot.session.plan import HOST_CA_INSIDE, PlanInputs, UserBind, plan
 
 
 def _inputs(**kw: object) -> PlanInputs:

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from armroot.arch import ARM64, ARMEL, ARMHF, by_name
 from armroot.errors import UsageError
 from armroot.images import source
+from armroot.rootfs.arch import ARM64, ARMEL, ARMHF, by_name
 
 
 def test_debian_suites_parse() -> None:

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from armroot.cli import build_parser
+from armroot.cli.main import build_parser
 from armroot.errors import EnvBusy, EnvExists, EnvNotFound, UsageError
-from armroot.quickrun import split_command as _split_command
-from armroot.store import EnvMeta, Store, check_name, home, safe_remove
+from armroot.session.cache import split_command as _split_command
+from armroot.store.envs import EnvMeta, Store, check_name, home, safe_remove
 
 
 def test_names_are_checked() -> None:
@@ -85,7 +85,7 @@ def test_command_after_double_dash_keeps_its_options() -> None:
 
 
 def test_every_verb_is_known_to_the_fast_parser() -> None:
-    from armroot.cli import VERBS
+    from armroot.cli.main import VERBS
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "verb")
@@ -100,7 +100,7 @@ def test_every_verb_is_known_to_the_fast_parser() -> None:
 def test_store_refuses_places_that_are_not_its_own(
     where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from armroot.store import check_home
+    from armroot.store.envs import check_home
 
     monkeypatch.setenv("HOME", str(tmp_path))
     if where == "root":
@@ -133,7 +133,7 @@ def test_store_refuses_places_that_are_not_its_own(
     ],
 )
 def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
-    from armroot.quickrun import quick_parse
+    from armroot.session.cache import quick_parse
 
     before, command = _split_command(argv)
     quick = quick_parse(before, command)
@@ -157,6 +157,6 @@ def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
     ],
 )
 def test_quick_parse_leaves_everything_else_to_argparse(argv: list[str]) -> None:
-    from armroot.quickrun import quick_parse
+    from armroot.session.cache import quick_parse
 
     assert quick_parse(*_split_command(argv)) is None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from armroot import userns
-from armroot.userns import Identity, IdRange
+from armroot.host import userns
+from armroot.host.userns import Identity, IdRange
 
 
 def test_parse_subids_by_name_or_uid_first_entry_wins() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from armroot.arch import ARM64, ARMEL, ARMHF
 from armroot.errors import UsageError
+from armroot.rootfs.arch import ARM64, ARMEL, ARMHF
 from armroot.vm import machine
 from armroot.vm.console import ConsoleFilter
 

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 from armroot import log
 from armroot.accel.toolchain import Unavailable, cache_lock
-from armroot.paths import resolve_in_root
+from armroot.rootfs.paths import resolve_in_root
 
 TOOLS = ("cmake", "ctest", "cpack")
 HOST_LOADER = "/lib64/ld-linux-x86-64.so.2"  # the x86_64 psABI's fixed path
@@ -123,7 +123,7 @@ def _download(version: str, target: Path, failed: Path) -> None:
     work = target.parent / f".cmake-{version}-{os.getpid()}"
     work.mkdir(exist_ok=True)
     try:
-        from armroot import run
+        from armroot.host import programs as run
 
         pip = [sys.executable, "-m", "pip", "download", f"cmake=={version}", "--no-deps"]
         pip += ["--only-binary=:all:", "--platform", "manylinux2014_x86_64"]

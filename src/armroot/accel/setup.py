@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from armroot import arch as archmod
-from armroot import boards, log
+from armroot import log
 from armroot.accel import target as tg
 from armroot.accel import toolchain
-from armroot.paths import resolve_in_root
-from armroot.sessionplan import DEFAULT_PATH
-from armroot.store import Env, Store, cache_home
+from armroot.rootfs import arch as archmod
+from armroot.rootfs import boards
+from armroot.rootfs.paths import resolve_in_root
+from armroot.session.plan import DEFAULT_PATH
+from armroot.store.envs import Env, Store, cache_home
 
 GCC = "/usr/bin/gcc"
 
@@ -43,7 +44,7 @@ def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tupl
         "c",
         "/dev/null",
     ]
-    from armroot import run  # only when an env's target is first read
+    from armroot.host import programs as run  # only when an env's target is first read
 
     done = run.run(argv, check=False, capture=True)
     if done.returncode != 0:

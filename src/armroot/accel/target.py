@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from armroot.boards import Board
+from armroot.rootfs.boards import Board
 from armroot.sandbox.ops import Bind, File, MountOp, Symlink
 
 ZIG_INSIDE = "/run/armroot/zig"  # the toolchain's directory, bound read-only

@@ -139,7 +139,7 @@ def _build(zig: str, work: Path, name: str, output: str, extra: tuple[str, ...])
     argv = [zig, "cc", *SHIM_FLAGS, *extra, "-o", str(work / output), str(work / name)]
     env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(work / "zig-cache"))
     env["ZIG_LOCAL_CACHE_DIR"] = env["ZIG_GLOBAL_CACHE_DIR"]
-    from armroot import run
+    from armroot.host import programs as run
 
     try:
         done = run.run(argv, check=False, capture=True, env=env)

@@ -12,10 +12,10 @@ import os
 import shutil
 from pathlib import Path
 
-from armroot import elfinfo
-from armroot.arch import Arch, CpuLevel
-from armroot.boards import Board
 from armroot.errors import ArmrootError
+from armroot.rootfs import elfinfo
+from armroot.rootfs.arch import Arch, CpuLevel
+from armroot.rootfs.boards import Board
 
 ORDER = (CpuLevel.V5TE, CpuLevel.V6, CpuLevel.V7, CpuLevel.V8)
 ELF_MAGIC = b"\x7fELF"

@@ -8,9 +8,7 @@ import shlex
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import arch as archmod
-from armroot import boards, log, pkg, userns
-from armroot.boards import Board
+from armroot import log, pkg
 from armroot.build import artifacts as artmod
 from armroot.build import config as configmod
 from armroot.build import detect
@@ -18,7 +16,11 @@ from armroot.commands import packages
 from armroot.commands.create import CreateOptions, create
 from armroot.commands.session import RunOptions, run
 from armroot.errors import EnvNotFound, ExternalCommandError, UsageError
-from armroot.store import Env, Store
+from armroot.host import userns
+from armroot.rootfs import arch as archmod
+from armroot.rootfs import boards
+from armroot.rootfs.boards import Board
+from armroot.store.envs import Env, Store
 
 LOG_NAME = "armroot-build.log"
 STATUS_NAME = ".armroot-build-status"

@@ -6,16 +6,20 @@ import datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import __version__, boards, emulation, log, run, userns
-from armroot import arch as archmod
-from armroot.arch import Arch, CpuLevel, Emulation
-from armroot.boards import Board
+from armroot import __version__, log
 from armroot.errors import SourceError, UsageError
+from armroot.host import programs as run
+from armroot.host import qemu as emulation
+from armroot.host import userns
 from armroot.images import debian, diskimage, download, tarball
 from armroot.images import source as sourcemod
 from armroot.images.catalogue import MD5_FILE, SHA256, SHA256_FILE
-from armroot.rootinfo import RootInfo, inspect
-from armroot.store import Env, EnvMeta, Store, check_name, dir_size, safe_remove
+from armroot.rootfs import arch as archmod
+from armroot.rootfs import boards
+from armroot.rootfs.arch import Arch, CpuLevel, Emulation
+from armroot.rootfs.boards import Board
+from armroot.rootfs.info import RootInfo, inspect
+from armroot.store.envs import Env, EnvMeta, Store, check_name, dir_size, safe_remove
 
 
 class CreateOptions(NamedTuple):

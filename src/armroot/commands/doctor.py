@@ -8,10 +8,13 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from armroot import arch as archmod
-from armroot import binfmt, emulation, hostpkg, run, userns
 from armroot.errors import HostError
-from armroot.sandbox import syscalls as sc
+from armroot.host import binfmt, userns
+from armroot.host import packages as hostpkg
+from armroot.host import programs as run
+from armroot.host import qemu as emulation
+from armroot.host import syscalls as sc
+from armroot.rootfs import arch as archmod
 
 OLDEST_GOOD_QEMU = (7, 0, 0)
 _VERSION_RE = re.compile(r"version (\d+)\.(\d+)(?:\.(\d+))?")
@@ -342,8 +345,8 @@ def readdir_check(name: str) -> list[Check]:
     """The LP#1805913 self-test for 32-bit roots: list a large directory from inside and
     compare with what the host sees in the same directory."""
     from armroot.commands import session
-    from armroot.paths import resolve_in_root
-    from armroot.store import Store
+    from armroot.rootfs.paths import resolve_in_root
+    from armroot.store.envs import Store
 
     env = Store().get(name)
     if env.meta.arch == "arm64":

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from armroot import log, run, userns
+from armroot import log
 from armroot.errors import UsageError
+from armroot.host import programs as run
+from armroot.host import userns
 from armroot.images import catalogue, download
 from armroot.images.catalogue import Entry
-from armroot.store import Store
+from armroot.store.envs import Store
 
 EXPORT_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.zst", ".tar.bz2")
 

@@ -6,8 +6,8 @@ import fcntl
 import os
 from dataclasses import dataclass
 
-from armroot import userns
-from armroot.store import Env, EnvMeta, Store
+from armroot.host import userns
+from armroot.store.envs import Env, EnvMeta, Store
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import NamedTuple
 from armroot import log, pkg
 from armroot.commands.session import RunOptions, run
 from armroot.errors import ExternalCommandError, UsageError
-from armroot.paths import resolve_in_root
-from armroot.store import Store
+from armroot.rootfs.paths import resolve_in_root
+from armroot.store.envs import Store
 
 PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:=<>~@/-]*$")
 

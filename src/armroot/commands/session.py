@@ -8,15 +8,19 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from armroot import arch as archmod
-from armroot import emulation, log, quickrun, runinputs, userns
+from armroot import log
 from armroot.errors import UsageError
-from armroot.paths import resolve_in_root
-from armroot.runinputs import EnvInputs, RunArgs
+from armroot.host import qemu as emulation
+from armroot.host import userns
+from armroot.rootfs import arch as archmod
+from armroot.rootfs.paths import resolve_in_root
 from armroot.sandbox.apply import describe
-from armroot.sandbox.session import run_session
-from armroot.sessionplan import plan
-from armroot.store import Env, Store
+from armroot.sandbox.execute import run_session
+from armroot.session import cache as quickrun
+from armroot.session import inputs as runinputs
+from armroot.session.inputs import EnvInputs, RunArgs
+from armroot.session.plan import plan
+from armroot.store.envs import Env, Store
 
 if TYPE_CHECKING:
     from armroot.accel.target import SessionAccel

@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from armroot import log, run, userns
+from armroot import log
 from armroot.errors import EnvExists, EnvNotFound
-from armroot.store import Env, Store, check_name, safe_remove
+from armroot.host import programs as run
+from armroot.host import userns
+from armroot.store.envs import Env, Store, check_name, safe_remove
 
 
 def _snapshots(env: Env) -> Path:

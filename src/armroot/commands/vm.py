@@ -13,13 +13,17 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import arch as archmod
-from armroot import boards, hostpkg, log, pkg, run, userns
+from armroot import log, pkg
 from armroot.errors import ArmrootError, ExternalCommandError, HostError, UsageError
-from armroot.paths import resolve_in_root
-from armroot.runinputs import host_ca_bundle
-from armroot.sandbox.syscalls import set_pdeathsig
-from armroot.store import Env, Store, safe_remove
+from armroot.host import packages as hostpkg
+from armroot.host import programs as run
+from armroot.host import userns
+from armroot.host.syscalls import set_pdeathsig
+from armroot.rootfs import arch as archmod
+from armroot.rootfs import boards
+from armroot.rootfs.paths import resolve_in_root
+from armroot.session.inputs import host_ca_bundle
+from armroot.store.envs import Env, Store, safe_remove
 from armroot.vm import disk, machine
 from armroot.vm.console import ConsoleFilter
 

@@ -11,9 +11,9 @@ import json
 import os
 from typing import NamedTuple
 
-from armroot import boards
-from armroot.arch import ARM64, ARMEL, ARMHF, CpuLevel
 from armroot.errors import UsageError
+from armroot.rootfs import boards
+from armroot.rootfs.arch import ARM64, ARMEL, ARMHF, CpuLevel
 
 SHA256 = "sha256"  # a pinned sha256 in ``checksum``
 SHA256_FILE = "sha256-file"  # sha256sum-style file upstream publishes, at ``checksum``

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from armroot import log, run, userns
-from armroot.arch import Arch
+from armroot import log
+from armroot.host import programs as run
+from armroot.host import userns
+from armroot.rootfs.arch import Arch
 
 DEFAULT_INCLUDE = ("build-essential", "cmake", "ca-certificates")
 

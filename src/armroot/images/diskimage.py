@@ -17,11 +17,12 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from armroot import log, run
+from armroot import log
 from armroot.errors import HostError, SourceError
+from armroot.host import programs as run
 from armroot.images import partitions
 from armroot.images.partitions import Partition
-from armroot.paths import resolve_in_root
+from armroot.rootfs.paths import resolve_in_root
 
 CHUNK = 1 << 20
 

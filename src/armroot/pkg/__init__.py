@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from armroot.errors import ArmrootError
-from armroot.paths import resolve_in_root
 from armroot.pkg.adapters import APK, APT, PACMAN, Adapter
-from armroot.rootinfo import read_os_release
+from armroot.rootfs.info import read_os_release
+from armroot.rootfs.paths import resolve_in_root
 
 ADAPTERS: tuple[Adapter, ...] = (APT, PACMAN, APK)
 

@@ -12,8 +12,8 @@ import os
 import stat
 
 from armroot.errors import ArmrootError
-from armroot.paths import is_within, resolve_in_root_str
-from armroot.sandbox import syscalls as sc
+from armroot.host import syscalls as sc
+from armroot.rootfs.paths import is_within, resolve_in_root_str
 from armroot.sandbox.ops import Bind, Devpts, File, MountOp, Proc, Symlink, Sysfs, Tmpfs
 
 

@@ -6,7 +6,7 @@ applier resolves it with the root as ``/`` so a root's symlinks never lead to th
 
 from __future__ import annotations
 
-from armroot.record import NamedTuple
+from armroot.tuples import NamedTuple
 
 
 class Bind(NamedTuple):

@@ -7,10 +7,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from armroot import log, run
+from armroot import log
 from armroot.errors import ExternalCommandError
+from armroot.host import programs as run
 from armroot.images import diskimage
-from armroot.store import dir_size
+from armroot.store.envs import dir_size
 
 HEADROOM = 2 * 2**30  # free space in the image for what the VM writes (the file is sparse)
 MIN_INODES = 65536

@@ -11,9 +11,9 @@ import re
 import shlex
 from typing import NamedTuple
 
-from armroot.arch import ARM64, ARMHF, Arch
 from armroot.errors import UsageError
-from armroot.sessionplan import CA_BUNDLE_PATHS, CA_ENV_VARS
+from armroot.rootfs.arch import ARM64, ARMHF, Arch
+from armroot.session.plan import CA_BUNDLE_PATHS, CA_ENV_VARS
 
 MIN_MEM_MB = 256  # a Debian kernel and initramfs need about this much to reach the root
 DEFAULT_MEM_MB = 1024

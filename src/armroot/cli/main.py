@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from armroot import __version__, log
 from armroot.errors import ArmrootError
-from armroot.quickrun import quick_parse, split_command
+from armroot.session.cache import quick_parse, split_command
 
 if TYPE_CHECKING:
     import argparse
@@ -403,7 +403,7 @@ def _build_verbs(args: argparse.Namespace | SimpleNamespace, command: list[str] 
     from pathlib import Path
 
     if args.verb == "boards":
-        from armroot import boards
+        from armroot.rootfs import boards
 
         if args.json:
             _print_json([b._asdict() | {"cpu_level": b.cpu_level.value} for b in boards.BOARDS])

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from armroot import binfmt, hostpkg
-from armroot.arch import Arch
 from armroot.errors import ArmrootError, HostError
+from armroot.host import binfmt
+from armroot.host import packages as hostpkg
+from armroot.rootfs.arch import Arch
 
 FIX = "run `sudo armroot doctor --fix`"
 
 
 def interpreter_is_static(path: str) -> bool | None:
     """True/False for a readable interpreter; None if it cannot be read."""
-    from armroot import elfinfo  # pyelftools loads slowly; only this path needs it
+    from armroot.rootfs import elfinfo  # pyelftools loads slowly; only this path needs it
 
     try:
         return elfinfo.read(path).is_static

@@ -24,9 +24,9 @@ import sys
 # library is out of reach: imported here, before.
 import warnings as _warnings  # noqa: F401
 
-from armroot.record import NamedTuple
+from armroot.host import syscalls as sc
 from armroot.sandbox import apply
-from armroot.sandbox import syscalls as sc
+from armroot.tuples import NamedTuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -7,11 +7,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from armroot import arch as archmod
-from armroot import elfinfo
-from armroot.arch import Arch, CpuLevel
 from armroot.errors import SourceError
-from armroot.paths import resolve_in_root
+from armroot.rootfs import arch as archmod
+from armroot.rootfs import elfinfo
+from armroot.rootfs.arch import Arch, CpuLevel
+from armroot.rootfs.paths import resolve_in_root
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import locations, log, mountinfo, userns
+from armroot import log
 from armroot.errors import (
     ArmrootError,
     EnvBusy,
@@ -32,7 +32,9 @@ from armroot.errors import (
     HostError,
     UsageError,
 )
-from armroot.sandbox.syscalls import link_fd
+from armroot.host import mountinfo, userns
+from armroot.host.syscalls import link_fd
+from armroot.store import home as locations
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 META_FILE = locations.META_FILE

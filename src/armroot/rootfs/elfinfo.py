@@ -11,9 +11,9 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import ARMAttributesSection
 from elftools.elf.segments import InterpSegment
 
-from armroot import arch as archmod
-from armroot.arch import Arch, CpuLevel
 from armroot.errors import SourceError
+from armroot.rootfs import arch as archmod
+from armroot.rootfs.arch import Arch, CpuLevel
 
 EF_ARM_ABI_FLOAT_SOFT = 0x200
 EF_ARM_ABI_FLOAT_HARD = 0x400

@@ -8,7 +8,7 @@ import sys
 
 def entry() -> None:
     """Exit with the quick path's status, or hand over to :func:`armroot.cli.entry`."""
-    from armroot import quickrun
+    from armroot.session import cache as quickrun
 
     try:
         code = quickrun.main(sys.argv[1:])
@@ -16,7 +16,7 @@ def entry() -> None:
         sys.stderr.write("armroot: interrupted\n")
         code = 130
     if code is None:
-        from armroot.cli import entry as full
+        from armroot.cli.main import entry as full
 
         full()
         return

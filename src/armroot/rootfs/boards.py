@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from armroot.arch import ARM64, ARMHF, Arch, CpuLevel
 from armroot.errors import UsageError
+from armroot.rootfs.arch import ARM64, ARMHF, Arch, CpuLevel
 
 
 class Board(NamedTuple):

@@ -15,9 +15,10 @@ import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from armroot import hostpkg, log
+from armroot import log
 from armroot.errors import ExternalCommandError, HostError
-from armroot.sandbox.syscalls import set_pdeathsig
+from armroot.host import packages as hostpkg
+from armroot.host.syscalls import set_pdeathsig
 
 
 def describe_status(returncode: int) -> str:

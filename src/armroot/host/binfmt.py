@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot.arch import Arch
+from armroot.rootfs.arch import Arch
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 

@@ -6,8 +6,8 @@ carries it out.
 
 from __future__ import annotations
 
-from armroot.record import NamedTuple
 from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, SessionSpec, Symlink, Sysfs, Tmpfs
+from armroot.tuples import NamedTuple
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")

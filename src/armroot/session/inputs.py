@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 
 from armroot.errors import HostError, UsageError
-from armroot.paths import resolve_in_root_str
-from armroot.record import NamedTuple
+from armroot.rootfs.paths import resolve_in_root_str
 from armroot.sandbox.ops import MountOp
-from armroot.sessionplan import PlanInputs, UserBind
+from armroot.session.plan import PlanInputs, UserBind
+from armroot.tuples import NamedTuple
 
 HOST_CA_CANDIDATES = (
     "/etc/ssl/certs/ca-certificates.crt",

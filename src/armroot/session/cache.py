@@ -29,18 +29,18 @@ import os
 import sys
 from types import SimpleNamespace
 
-from armroot import locations
 from armroot.errors import ArmrootError, ExternalCommandError, SandboxError
-from armroot.paths import resolve_in_root_str
-from armroot.runinputs import EnvInputs, RunArgs, plan_inputs
+from armroot.rootfs.paths import resolve_in_root_str
 from armroot.sandbox.ops import Bind, from_plain, to_plain
-from armroot.sessionplan import plan
+from armroot.session.inputs import EnvInputs, RunArgs, plan_inputs
+from armroot.session.plan import plan
+from armroot.store import home as locations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from armroot.sandbox.session import Outcome
+    from armroot.sandbox.execute import Outcome
 
 RECORD_VERSION = 1
 # The environment variables the env's part of the plan reads (the native cmake switch, and
@@ -118,7 +118,7 @@ def _signature(path: str) -> tuple[int, int, int, int] | None:
 
 def _code() -> tuple[tuple[str, tuple[int, int, int, int] | None], ...]:
     """armroot's own source files: a record made by other code is not used."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     found: list[tuple[str, tuple[int, int, int, int] | None]] = []
     for directory, subdirs, files in os.walk(package):
         subdirs[:] = sorted(d for d in subdirs if d != "__pycache__")
@@ -185,7 +185,7 @@ def save(env_dir: str, accel: bool, base: tuple[object, ...], inputs: EnvInputs)
     """Keep ``inputs`` for the quick path. The file is written unnamed (O_TMPFILE) and given
     its name when complete, so a reader finds a whole record or none (then it goes the full
     way), and a killed armroot leaves no partial file behind."""
-    from armroot.sandbox.syscalls import link_fd
+    from armroot.host.syscalls import link_fd
 
     plain = (*inputs[:4], to_plain(inputs.accel_ops))
     data = marshal.dumps((fingerprint(base, inputs), plain))  # type: ignore[arg-type]
@@ -299,7 +299,7 @@ def main(argv: list[str]) -> int | None:
             return None  # the full path reports it
         # Here, not at the top: the CLI imports this module for quick_parse alone, and the
         # session's module loads ctypes.
-        from armroot.sandbox.session import run_session
+        from armroot.sandbox.execute import run_session
 
         outcome = run_session(plan(spec_inputs))
     finally:

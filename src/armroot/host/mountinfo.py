@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot.paths import is_within
+from armroot.rootfs.paths import is_within
 
 
 class MountEntry(NamedTuple):

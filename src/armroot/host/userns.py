@@ -233,7 +233,7 @@ def require_sys_admin() -> None:
 
 
 def _unshare_user() -> None:
-    from armroot.sandbox import syscalls as sc
+    from armroot.host import syscalls as sc
 
     try:
         sc.unshare(sc.CLONE_NEWUSER)

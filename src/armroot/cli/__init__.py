@@ -1,0 +1,1 @@
+"""The `armroot` command line: the launcher, the verb table, parsing, rendering, exit codes."""

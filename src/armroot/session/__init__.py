@@ -1,0 +1,1 @@
+"""A session, from request to outcome."""
