@@ -1,30 +1,30 @@
 """Messages, timed steps and progress, all on stderr (stdout belongs to results and commands).
 
 Verbosity lives in a ContextVar set once by the CLI, not in arguments threaded through calls.
+Light (see :mod:`armroot.session`): rich is imported on the first message.
 """
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import enum
 import sys
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # rich is imported on first output: `armroot run` stays quick to start.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
 
-class Verbosity(enum.IntEnum):
+class Verbosity:
+    """How much armroot says (plain ints: enum costs `armroot run` several milliseconds)."""
+
     QUIET = 0
     NORMAL = 1
     VERBOSE = 2
 
 
-VERBOSITY: contextvars.ContextVar[Verbosity] = contextvars.ContextVar(
+VERBOSITY: contextvars.ContextVar[int] = contextvars.ContextVar(
     "armroot_verbosity", default=Verbosity.NORMAL
 )
 
@@ -71,22 +71,26 @@ def _escape(text: str) -> str:
     return text.replace("[", r"\[")
 
 
-@contextlib.contextmanager
-def step(title: str) -> Iterator[None]:
-    """A timed step: prints what starts, and how long it took when it ends."""
-    start = time.monotonic()
-    if VERBOSITY.get() >= Verbosity.NORMAL:
-        console().print(f"[bold blue]==>[/bold blue] {_escape(title)}")
-    try:
-        yield
-    except BaseException:
+class step:
+    """A timed step: prints what starts, and how long it took when it ends (or failed)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.start = 0.0
+
+    def __enter__(self) -> None:
+        self.start = time.monotonic()
         if VERBOSITY.get() >= Verbosity.NORMAL:
-            console().print(
-                f"[red]  failed[/red] after {time.monotonic() - start:.1f}s: {_escape(title)}"
-            )
-        raise
-    if VERBOSITY.get() >= Verbosity.NORMAL:
-        console().print(f"[dim]    done in {time.monotonic() - start:.1f}s[/dim]")
+            console().print(f"[bold blue]==>[/bold blue] {_escape(self.title)}")
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        if VERBOSITY.get() < Verbosity.NORMAL:
+            return
+        took = time.monotonic() - self.start
+        if kind is not None:
+            console().print(f"[red]  failed[/red] after {took:.1f}s: {_escape(self.title)}")
+        else:
+            console().print(f"[dim]    done in {took:.1f}s[/dim]")
 
 
 def progress(total_bytes: bool = False) -> Progress:

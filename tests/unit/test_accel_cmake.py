@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from armroot.accel import cmake, toolchain
-from armroot.accel import target as tg
+from armroot.accel import cmake, layout, mounts, shim, toolchain
 from armroot.rootfs import arch
 from armroot.sandbox.ops import Bind, File, Symlink
 
@@ -65,33 +64,35 @@ def test_uname_machine_follows_the_qemu_cpu() -> None:
 
 
 def test_native_cmake_runs_through_the_host_loader_without_touching_the_environment() -> None:
-    parts = tg.NativeCmakeParts(
+    parts = shim.NativeCmakeParts(
         "/cache/cmake-3.31.6", "/lib/x86_64-linux-gnu", "/cache/u.so", "cmake-3.31", "armv7l"
     )
-    tools = tg.tools("arm-linux-gnueabihf", "14", {"/usr/bin/cc"}.__contains__)
-    accel = tg.session(
+    tools = shim.tools("arm-linux-gnueabihf", "14", {"/usr/bin/cc"}.__contains__)
+    accel = mounts.session(
         "/zig", "/cache/shim", "arm-linux-gnueabihf", (), tools, False, "/usr/bin", parts
     )
-    config = next(op for op in accel.ops if isinstance(op, File) and op.target == tg.CONFIG_INSIDE)
+    config = next(
+        op for op in accel.ops if isinstance(op, File) and op.target == layout.CONFIG_INSIDE
+    )
     lines = config.content.splitlines()
     assert "tool\tcmake\tcmake\t-" in lines and "tool\tctest\tctest\t-" in lines
     kind = next(line.split("\t") for line in lines if line.startswith("kind\tcmake\t"))
     assert kind[2:] == [
-        f"{tg.HOST_LIB_INSIDE}/ld-linux-x86-64.so.2",
-        "--library-path", tg.HOST_LIB_INSIDE,
-        "--preload", tg.PRELOAD_INSIDE,
-        "--argv0", f"{tg.CMAKE_INSIDE}/bin/cmake",
-        f"{tg.CMAKE_INSIDE}/native/cmake",
+        f"{layout.HOST_LIB_INSIDE}/ld-linux-x86-64.so.2",
+        "--library-path", layout.HOST_LIB_INSIDE,
+        "--preload", layout.PRELOAD_INSIDE,
+        "--argv0", f"{layout.CMAKE_INSIDE}/bin/cmake",
+        f"{layout.CMAKE_INSIDE}/native/cmake",
     ]  # fmt: skip
     machine = next(
-        op for op in accel.ops if isinstance(op, File) and op.target == tg.MACHINE_INSIDE
+        op for op in accel.ops if isinstance(op, File) and op.target == layout.MACHINE_INSIDE
     )
     assert machine.content == "armv7l\n"
     links = {op.target: op.link_to for op in accel.ops if isinstance(op, Symlink)}
-    assert links[f"{tg.CMAKE_INSIDE}/share/cmake-3.31"] == "/usr/share/cmake-3.31"
-    assert links[f"{tg.BIN_INSIDE}/cmake"] == "../armroot-shim"
+    assert links[f"{layout.CMAKE_INSIDE}/share/cmake-3.31"] == "/usr/share/cmake-3.31"
+    assert links[f"{layout.BIN_INSIDE}/cmake"] == "../armroot-shim"
     binds = {op.target: op for op in accel.ops if isinstance(op, Bind)}
-    assert binds[f"{tg.CMAKE_INSIDE}/bin/cmake"].source == "/cache/shim"  # a file: cmake
+    assert binds[f"{layout.CMAKE_INSIDE}/bin/cmake"].source == "/cache/shim"  # a file: cmake
     assert all(b.readonly for b in binds.values())  # looks for ../share beside it
     assert "LD_PRELOAD" not in dict(accel.env) and "LD_LIBRARY_PATH" not in dict(accel.env)
     for op in accel.ops:

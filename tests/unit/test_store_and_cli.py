@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from armroot.cli.main import build_parser
+from armroot.cli.plain import split_command as _split_command
 from armroot.errors import EnvBusy, EnvExists, EnvNotFound, UsageError
-from armroot.session.cache import split_command as _split_command
-from armroot.store.envs import EnvMeta, Store, check_name, home, safe_remove
+from armroot.store.envs import EnvMeta, Store, home, safe_remove
+from armroot.store.names import check_name
 
 
 def test_names_are_checked() -> None:
@@ -133,7 +134,7 @@ def test_store_refuses_places_that_are_not_its_own(
     ],
 )
 def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
-    from armroot.session.cache import quick_parse
+    from armroot.cli.plain import parse as quick_parse
 
     before, command = _split_command(argv)
     quick = quick_parse(before, command)
@@ -157,6 +158,6 @@ def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
     ],
 )
 def test_quick_parse_leaves_everything_else_to_argparse(argv: list[str]) -> None:
-    from armroot.session.cache import quick_parse
+    from armroot.cli.plain import parse as quick_parse
 
     assert quick_parse(*_split_command(argv)) is None

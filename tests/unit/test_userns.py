@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from armroot.host import userns
+from armroot.host import privileges, userns
 from armroot.host.userns import Identity, IdRange
 
 
@@ -91,7 +91,7 @@ def test_helper_blocker(tmp_path: Path) -> None:
 
 def test_cap_sys_admin_is_read_from_the_effective_set() -> None:
     full = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n"
-    assert userns.has_sys_admin(full)
+    assert privileges.has_sys_admin(full)
     dropped = "CapEff:\t000001ffffdfffff\n"  # bit 21 cleared
-    assert not userns.has_sys_admin(dropped)
-    assert not userns.has_sys_admin("")
+    assert not privileges.has_sys_admin(dropped)
+    assert not privileges.has_sys_admin("")

@@ -7,12 +7,10 @@ import os
 from collections.abc import Callable
 
 from armroot import log
-from armroot.accel import target as tg
-from armroot.accel import toolchain
+from armroot.accel import mounts, probe, shim, toolchain
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
-from armroot.rootfs.paths import resolve_in_root
-from armroot.session.plan import DEFAULT_PATH
+from armroot.rootfs.paths import DEFAULT_PATH, resolve_in_root
 from armroot.store.envs import Env, Store, cache_home
 
 GCC = "/usr/bin/gcc"
@@ -54,27 +52,27 @@ def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tupl
 
 
 def discover(
-    env: Env, tools: toolchain.Toolchain, key: str, probe: Callable[[str], str]
-) -> tg.Target:
-    """Ask the root's gcc (``probe`` runs a script inside the root and returns its output)
+    env: Env, tools: toolchain.Toolchain, key: str, ask_gcc: Callable[[str], str]
+) -> probe.Target:
+    """Ask the root's gcc (``ask_gcc`` runs a script inside the root and returns its output)
     and check the native compiler, given the translated flags, predefines the same ABI."""
     with log.step(f"Reading the target of the root's gcc in '{env.name}'"):
-        answer = tg.parse_probe(probe(tg.PROBE_SCRIPT))
+        answer = probe.parse_probe(ask_gcc(probe.PROBE_SCRIPT))
     try:
-        flags = tg.clang_flags(answer.triple, answer.cc1_args)
-        clang = tg.parse_macros(_clang_macros(tools, env, answer.triple, flags))
-        problem = tg.compare_macros(answer.macros, clang)
+        flags = probe.clang_flags(answer.triple, answer.cc1_args)
+        clang = probe.parse_macros(_clang_macros(tools, env, answer.triple, flags))
+        problem = probe.compare_macros(answer.macros, clang)
     except ValueError as exc:
         flags, problem = (), str(exc)
-    return tg.Target(answer.triple, answer.gcc_version, flags, key, problem)
+    return probe.Target(answer.triple, answer.gcc_version, flags, key, problem)
 
 
 def for_session(
     env: Env,
     store: Store,
     board_name: str | None,
-    probe: Callable[[str], str],
-) -> tg.SessionAccel | None:
+    ask_gcc: Callable[[str], str],
+) -> mounts.SessionAccel | None:
     """The native toolchain's mounts and environment for a session in ``env``, or None (the
     root's own compilers), saying why when that is not what the user would expect."""
     gcc = gcc_key(env)
@@ -88,11 +86,11 @@ def for_session(
         return None
     # Asked again when the root's gcc, the toolchain or the shim changes.
     key = f"{gcc}|{os.path.basename(os.path.dirname(tools.shim))}"
-    target = tg.Target.from_dict(env.meta.gcc_target) if env.meta.gcc_target else None
+    target = probe.Target.from_dict(env.meta.gcc_target) if env.meta.gcc_target else None
     if target is None or target.gcc_key != key:
         try:
-            target = discover(env, tools, key, probe)
-        except tg.ProbeError as exc:
+            target = discover(env, tools, key, ask_gcc)
+        except probe.ProbeError as exc:
             log.warn(f"'{env.name}' compiles with its own emulated gcc: {exc}")
             return None
         store.save_meta(env, env.meta._replace(gcc_target=target.to_dict()))
@@ -103,15 +101,15 @@ def for_session(
         return None
     board = boards.by_name(board_name) if board_name else None
     arch = archmod.by_name(env.meta.arch)
-    flags = tg.with_board(target.flags, board, arch.elf_class == 64)
-    tool_list = tg.tools(
+    flags = probe.with_board(target.flags, board, arch.elf_class == 64)
+    tool_list = shim.tools(
         target.triple, target.gcc_version, lambda p: resolve_in_root(env.rootfs, p).is_file()
     )
     verbose = log.VERBOSITY.get() >= log.Verbosity.VERBOSE
     log.debug(f"native compilers for {target.triple}: {' '.join(flags)}")
     qemu_cpu = board.qemu_cpu(arch) if board else env.meta.qemu_cpu
     parts = _native_cmake(env, tools, archmod.uname_machine(arch, qemu_cpu))
-    return tg.session(
+    return mounts.session(
         tools.directory,
         tools.shim,
         target.triple,
@@ -123,7 +121,9 @@ def for_session(
     )
 
 
-def _native_cmake(env: Env, tools: toolchain.Toolchain, machine: str) -> tg.NativeCmakeParts | None:
+def _native_cmake(
+    env: Env, tools: toolchain.Toolchain, machine: str
+) -> shim.NativeCmakeParts | None:
     """The native cmake's parts, or None: the root's cmake then runs under QEMU (set
     ARMROOT_NATIVE_CMAKE=0 to choose that)."""
     if os.environ.get("ARMROOT_NATIVE_CMAKE", "1") == "0":
@@ -138,6 +138,6 @@ def _native_cmake(env: Env, tools: toolchain.Toolchain, machine: str) -> tg.Nati
     if native is None:
         return None
     log.debug(f"native cmake {native.version} ({native.bin_dir})")
-    return tg.NativeCmakeParts(
+    return shim.NativeCmakeParts(
         native.bin_dir, native.host_lib, tools.uname_preload, native.share_name, machine
     )

@@ -1,25 +1,96 @@
-"""The `armroot` console script: the quick path for a plain `armroot run`, else the CLI."""
+"""The `armroot` console script: the plain forms of `run` and `shell` go straight to the
+session (no argparse, no rendering code), everything else to :mod:`armroot.cli.main`.
+
+Also the rules every verb shares, whichever way it was parsed: entering the user
+namespace as the verb's table entry declares, SIGTERM/SIGHUP unwinding like ^C, and an
+error as its one line. Light (see :mod:`armroot.session`).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
+from armroot import log
+from armroot.cli import plain
+from armroot.cli.table import Verb, by_name
+from armroot.errors import ArmrootError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from collections.abc import Callable
+    from types import SimpleNamespace
+else:  # the C module under `signal`, without the enum wrappers (enum costs milliseconds)
+    import _signal as signal
+
 
 def entry() -> None:
-    """Exit with the quick path's status, or hand over to :func:`armroot.cli.entry`."""
-    from armroot.session import cache as quickrun
-
-    try:
-        code = quickrun.main(sys.argv[1:])
-    except KeyboardInterrupt:  # before the session began (it blocks ^C and passes it on)
-        sys.stderr.write("armroot: interrupted\n")
-        code = 130
-    if code is None:
+    """Exit with the plain session's status, or hand over to :func:`armroot.cli.main.entry`."""
+    before, command = plain.split_command(sys.argv[1:])
+    args = plain.parse(before, command)
+    if args is None:
         from armroot.cli.main import entry as full
 
         full()
         return
+    code = guarded(lambda: session_verb(args, command))
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def set_verbosity(args: SimpleNamespace | object) -> None:
+    if getattr(args, "verbose", False):
+        log.VERBOSITY.set(log.Verbosity.VERBOSE)
+    elif getattr(args, "quiet", False):
+        log.VERBOSITY.set(log.Verbosity.QUIET)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    del frame
+    raise SystemExit(128 + signum)
+
+
+def guarded(verb: Callable[[], int]) -> int:
+    """Run a verb: SIGTERM and SIGHUP unwind like ^C does (so staging directories are
+    removed); an error is its one line and its exit code."""
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
+    try:
+        return verb()
+    except ArmrootError as exc:
+        log.error(exc.one_line())
+        return exc.exit_code
+    except KeyboardInterrupt:  # outside a session (a session passes ^C on to its command)
+        log.console().print("armroot: interrupted", markup=False)
+        return 130
+
+
+def enter(verb: Verb) -> None:
+    """What the verb's table entry declares: an ordinary user's armroot becomes root of its
+    own user namespace (mapped onto the subordinate ids) before the verb runs."""
+    if verb.userns and os.geteuid() != 0:
+        from armroot.host import userns
+
+        userns.become_root()
+
+
+def session_verb(args: SimpleNamespace | object, command: list[str] | None) -> int:
+    """`run` and `shell` from parsed arguments (the plain parser's or argparse's)."""
+    from armroot.session import run as session
+    from armroot.session.request import Request
+
+    a: SimpleNamespace = args  # type: ignore[assignment]
+    set_verbosity(a)
+    enter(by_name(a.verb))
+    argv = tuple(command if command is not None else getattr(a, "command", None) or ())
+    request = Request(
+        a.name, argv, tuple(a.bind), a.workdir, tuple(a.env), a.host_ca, accel=not a.no_accel
+    )
+    result = session.shell(request) if a.verb == "shell" else session.run(request)
+    if result.signal is not None and log.VERBOSITY.get() >= log.Verbosity.VERBOSE:
+        import signal as signals
+
+        log.debug(f"the command was killed by {signals.Signals(result.signal).name}")
+    return result.exit_code

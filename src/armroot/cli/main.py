@@ -11,8 +11,9 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from armroot import __version__, log
+from armroot.cli.plain import parse as quick_parse
+from armroot.cli.plain import split_command
 from armroot.errors import ArmrootError
-from armroot.session.cache import quick_parse, split_command
 
 if TYPE_CHECKING:
     import argparse
@@ -260,25 +261,9 @@ def _dispatch(args: argparse.Namespace | SimpleNamespace, command: list[str] | N
         )
         return 0
     if verb in ("run", "shell"):
-        from armroot.commands import session as session_cmd
+        from armroot.cli.launch import session_verb
 
-        argv = tuple(command if command is not None else getattr(args, "command", []) or [])
-        options = session_cmd.RunOptions(
-            args.name,
-            argv,
-            tuple(args.bind),
-            args.workdir,
-            tuple(args.env),
-            args.host_ca,
-            accel=not args.no_accel,
-        )
-        if verb == "shell":
-            result = session_cmd.shell(args.name, options)
-        else:
-            result = session_cmd.run(options)
-        if result.signal is not None:
-            log.debug(f"the command was killed by {signal.Signals(result.signal).name}")
-        return result.exit_code
+        return session_verb(args, command)
     if verb in ("images", "cache", "export"):
         return _images_verbs(args)
     if verb == "vm":

@@ -14,12 +14,13 @@ from armroot.build import config as configmod
 from armroot.build import detect
 from armroot.commands import packages
 from armroot.commands.create import CreateOptions, create
-from armroot.commands.session import RunOptions, run
 from armroot.errors import EnvNotFound, ExternalCommandError, UsageError
 from armroot.host import userns
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.rootfs.boards import Board
+from armroot.session.request import Request
+from armroot.session.run import run
 from armroot.store.envs import Env, Store
 
 LOG_NAME = "armroot-build.log"
@@ -182,7 +183,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     smoke_inside = config.smoke if options.ephemeral else ()
 
     def session(argv: tuple[str, ...], accel: bool) -> int:
-        options_ = RunOptions(
+        options_ = Request(
             env.name,
             argv,
             binds,
@@ -193,7 +194,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
             accel=accel,
             board=board.name if board else None,
         )
-        return run(options_, store).exit_code
+        return run(options_).exit_code
 
     with log.step(f"Building {src.name} in '{env.name}' ({plan.system})"):
         code = session(("sh", "-c", _script(steps, quiet, smoke_inside)), options.accel)

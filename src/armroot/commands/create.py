@@ -8,9 +8,9 @@ from typing import NamedTuple
 
 from armroot import __version__, log
 from armroot.errors import SourceError, UsageError
+from armroot.host import privileges, userns
 from armroot.host import programs as run
 from armroot.host import qemu as emulation
-from armroot.host import userns
 from armroot.images import debian, diskimage, download, tarball
 from armroot.images import source as sourcemod
 from armroot.images.catalogue import MD5_FILE, SHA256, SHA256_FILE
@@ -19,7 +19,8 @@ from armroot.rootfs import boards
 from armroot.rootfs.arch import Arch, CpuLevel, Emulation
 from armroot.rootfs.boards import Board
 from armroot.rootfs.info import RootInfo, inspect
-from armroot.store.envs import Env, EnvMeta, Store, check_name, dir_size, safe_remove
+from armroot.store.envs import Env, EnvMeta, Store, dir_size, safe_remove
+from armroot.store.names import check_name
 
 
 class CreateOptions(NamedTuple):
@@ -182,11 +183,11 @@ def _fill_root(
     if src.kind == sourcemod.DISK_IMAGE:
         with log.step(f"Reading disk image {local.name}"):
             diskimage.extract(
-                diskimage.prepare(local, work), rootfs, work, devices=userns.is_host_root()
+                diskimage.prepare(local, work), rootfs, work, devices=privileges.is_host_root()
             )
         return
     with log.step(f"Extracting {local.name}"):
-        report = tarball.extract(local, rootfs, devices=userns.is_host_root())
+        report = tarball.extract(local, rootfs, devices=privileges.is_host_root())
         log.info(f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB")
 
 

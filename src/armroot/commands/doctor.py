@@ -281,7 +281,8 @@ CURL_CAUSES = {
 def https_checks(name: str, url: str = HTTPS_URL) -> list[Check]:
     """Fetch ``url`` with the root's curl, first with the root's CA store, then (on a
     certificate error) with the host's bundle: tells DNS, TLS and CA failures apart."""
-    from armroot.commands import session
+    from armroot.session import run as session
+    from armroot.session.request import Request
 
     script = (
         "command -v curl >/dev/null || exit 127; "
@@ -290,7 +291,7 @@ def https_checks(name: str, url: str = HTTPS_URL) -> list[Check]:
 
     def curl(host_ca: bool) -> int:
         argv = ("sh", "-c", script, url)
-        options = session.RunOptions(name, argv, host_ca=host_ca, capture=True, accel=False)
+        options = Request(name, argv, host_ca=host_ca, capture=True, accel=False)
         return session.run(options).exit_code
 
     what = f"https in '{name}'"
@@ -344,8 +345,9 @@ def readdir_verdict(name: str, listed: int | None, expected: int) -> Check:
 def readdir_check(name: str) -> list[Check]:
     """The LP#1805913 self-test for 32-bit roots: list a large directory from inside and
     compare with what the host sees in the same directory."""
-    from armroot.commands import session
     from armroot.rootfs.paths import resolve_in_root
+    from armroot.session import run as session
+    from armroot.session.request import Request
     from armroot.store.envs import Store
 
     env = Store().get(name)
@@ -354,7 +356,7 @@ def readdir_check(name: str) -> list[Check]:
     probe = resolve_in_root(env.rootfs, READDIR_PROBE)
     expected = len(os.listdir(probe))
     argv = ("sh", "-c", f"ls -f {READDIR_PROBE} | wc -l")
-    result = session.run(session.RunOptions(name, argv, capture=True, accel=False))
+    result = session.run(Request(name, argv, capture=True, accel=False))
     if result.exit_code == 127:  # no ls in this root: nothing to test with
         return []
     listed = int(result.stdout) - 2 if result.exit_code == 0 else None  # minus . and ..

@@ -7,9 +7,10 @@ import re
 from typing import NamedTuple
 
 from armroot import log, pkg
-from armroot.commands.session import RunOptions, run
 from armroot.errors import ExternalCommandError, UsageError
 from armroot.rootfs.paths import resolve_in_root
+from armroot.session.request import Request
+from armroot.session.run import run
 from armroot.store.envs import Store
 
 PACKAGE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._:=<>~@/-]*$")
@@ -37,10 +38,7 @@ def _run_all(
     for argv in commands:
         with log.step(" ".join(argv)):
             result = run(
-                RunOptions(
-                    name, argv, env=env, host_ca=host_ca, exclusive_for=purpose, accel=False
-                ),
-                store,
+                Request(name, argv, env=env, host_ca=host_ca, exclusive_for=purpose, accel=False)
             )
         if result.exit_code != 0:
             raise ExternalCommandError(
@@ -54,7 +52,7 @@ def missing(name: str, packages: tuple[str, ...], store: Store | None = None) ->
     store = store or Store()
     env = store.get(name)
     adapter = pkg.detect(env.rootfs)
-    result = run(RunOptions(name, adapter.missing(packages), capture=True, accel=False), store)
+    result = run(Request(name, adapter.missing(packages), capture=True, accel=False))
     return tuple(line for line in result.stdout.split() if line)
 
 

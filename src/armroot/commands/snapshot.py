@@ -9,7 +9,8 @@ from armroot import log
 from armroot.errors import EnvExists, EnvNotFound
 from armroot.host import programs as run
 from armroot.host import userns
-from armroot.store.envs import Env, Store, check_name, safe_remove
+from armroot.store.envs import Env, Store, safe_remove
+from armroot.store.names import check_name
 
 
 def _snapshots(env: Env) -> Path:

@@ -16,8 +16,8 @@ from typing import NamedTuple
 from armroot import log, pkg
 from armroot.errors import ArmrootError, ExternalCommandError, HostError, UsageError
 from armroot.host import packages as hostpkg
+from armroot.host import privileges, userns
 from armroot.host import programs as run
-from armroot.host import userns
 from armroot.host.syscalls import set_pdeathsig
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
@@ -107,10 +107,11 @@ def _find_or_install_kernel(env: Env, options: VmOptions, store: Store) -> machi
 
 
 def _in_env(env: Env, store: Store, script: str, purpose: str) -> None:
-    from armroot.commands.session import RunOptions, run
+    from armroot.session.request import Request
+    from armroot.session.run import run
 
     argv = ("sh", "-ec", script)
-    result = run(RunOptions(env.name, argv, exclusive_for=purpose, accel=False), store)
+    result = run(Request(env.name, argv, exclusive_for=purpose, accel=False))
     if result.exit_code != 0:
         raise ExternalCommandError(
             f"{purpose} failed in '{env.name}' with exit status {result.exit_code}",
@@ -421,7 +422,7 @@ def _persist(
     disk.remove_files(image, list(files), dirs, work)
     fresh = work / "rootfs.new"
     fresh.mkdir()
-    disk.copy_back(image, fresh, work, devices=userns.is_host_root())
+    disk.copy_back(image, fresh, work, devices=privileges.is_host_root())
     if not os.path.lexists(env.rootfs / "lost+found"):
         with contextlib.suppress(OSError):  # mke2fs made it; kept if e2fsck put files in it
             (fresh / "lost+found").rmdir()

@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from armroot.errors import HostError
+from armroot.host import privileges
 
 # Inner ids 1..65535 at least: a Debian root uses 65534 (nobody) and ids up to 65533.
 MIN_COUNT = 65535
 ETC = Path("/etc")
 PROC = Path("/proc")
-
-_entered = False
 
 
 class IdRange(NamedTuple):
@@ -40,16 +39,6 @@ class Blocker(NamedTuple):
 
     what: str
     hint: str
-
-
-def entered() -> bool:
-    """True once this process has become root of its own user namespace."""
-    return _entered
-
-
-def is_host_root() -> bool:
-    """Root of the host (not root of armroot's user namespace)."""
-    return os.geteuid() == 0 and not _entered
 
 
 def parse_subids(text: str, user: str, ident: int) -> IdRange | None:
@@ -209,29 +198,6 @@ def blockers(who: Identity, proc: Path = PROC, etc: Path = ETC) -> list[Blocker]
     return [b for b in found if b is not None]
 
 
-CAP_SYS_ADMIN = 21
-
-
-def has_sys_admin(status: str) -> bool:
-    """Whether /proc/self/status text shows CAP_SYS_ADMIN in the effective set. Pure."""
-    for line in status.splitlines():
-        if line.startswith("CapEff:"):
-            return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
-    return False
-
-
-def require_sys_admin() -> None:
-    """Root without CAP_SYS_ADMIN (a container without privileges) cannot make the
-    session's mount namespace: say so before trying."""
-    if not has_sys_admin(_read(PROC / "self/status") or ""):
-        raise HostError(
-            "armroot runs as root but without CAP_SYS_ADMIN (a container started without "
-            "privileges?), so it cannot make a session's mount namespace",
-            "start the container with --cap-add SYS_ADMIN (or --privileged), or run armroot "
-            "as an ordinary user with a subordinate id range (rootless)",
-        )
-
-
 def _unshare_user() -> None:
     from armroot.host import syscalls as sc
 
@@ -259,7 +225,6 @@ def become_root() -> None:
     """Make this process root of a new user namespace mapped onto the user's subordinate
     ids. A no-op for root. Raises HostError naming the missing setting; never falls back
     to sudo. Must run before any thread starts (unshare(CLONE_NEWUSER) requires it)."""
-    global _entered
     if os.geteuid() == 0:
         return
     import subprocess
@@ -312,4 +277,4 @@ def become_root() -> None:
     # to a /dev/fuse of group fuse).
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
-    _entered = True
+    privileges.mark_entered()

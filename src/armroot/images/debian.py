@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from armroot import log
+from armroot.host import privileges
 from armroot.host import programs as run
-from armroot.host import userns
 from armroot.rootfs.arch import Arch
 
 DEFAULT_INCLUDE = ("build-essential", "cmake", "ca-certificates")
@@ -29,7 +29,7 @@ class DebianBootstrap:
             f"--architectures={self.arch.name}",
             "--format=directory",
         ]
-        if userns.entered():
+        if privileges.entered():
             # root of armroot's user namespace: mmdebstrap's own namespaces, no new id map
             args.append("--mode=unshare")
         if self.include:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # pathlib is not imported at run time: `armroot run` starts w
     from pathlib import Path
 
 MAX_SYMLINKS = 40
+# The PATH a Linux root's programs expect (a session's default).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def resolve_in_root(root: Path, path: str | Path) -> Path:

@@ -206,7 +206,7 @@ def _child_main(fn: Callable[[SessionSpec, int, int], None], *args: Any) -> None
     os._exit(EXIT_SETUP_FAILED)
 
 
-def run_session(spec: SessionSpec) -> Outcome:
+def execute(spec: SessionSpec) -> Outcome:
     """Run ``spec`` to completion; returns how the command ended."""
     pipe_r, pipe_w = os.pipe2(os.O_CLOEXEC)
     old_handlers = {sig: signal.getsignal(sig) for sig in WATCHED}

@@ -1,46 +1,32 @@
-"""`armroot run NAME -- CMD` as the host's root, on a quick path beside the full CLI.
+"""The plan cache: an env's part of a session plan, kept with a fingerprint of what made it.
 
 Most of what `armroot run` costs before the command starts is not the session: it is
-Python importing the CLI and the planning code (`typing`, `re`, `json`, `pathlib`, the
-store, the native toolchain set-up) and reading what the plan depends on. So the full path
-(:func:`armroot.commands.session.run`) records, per env, the part of the plan that comes
-from the env and the host (:class:`~armroot.runinputs.EnvInputs`) together with a
-fingerprint of everything that part was made from; a later run that finds the fingerprint
-unchanged skips straight to the session:
-
-    launch.entry -> main(): parse (the plain forms only) -> env lock (shared) -> load the
-    record -> fingerprint now == recorded? -> runinputs.plan_inputs -> sessionplan.plan
-    -> sandbox.session.run_session
-
-It builds the run's own inputs with the same code as the full path, and the session is run by
-the same executor. Anything it does not handle — another verb, --verbose, an ordinary user
-(rootless), a missing or stale record, a lock held by a package change, a bad argument —
-returns None and the full CLI takes over, as if this module did not exist.
-
-This module and everything it imports stay clear of `typing`, `re`, `enum`, `json`,
-`pathlib`, `contextlib` and `collections` (a test checks).
+Python importing the planning code (the store, the native toolchain set-up) and reading
+what the plan depends on. So :func:`armroot.session.run.run` keeps, per env, the part of the
+plan that comes from the env and the host (:class:`~armroot.session.inputs.EnvInputs`)
+together with a fingerprint of everything that part was made from; a later session that
+finds the fingerprint unchanged plans from the record. A record that does not match what
+made it, or that another user could have written, is not used. Light (see
+:mod:`armroot.session`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import marshal
 import os
 import sys
-from types import SimpleNamespace
 
-from armroot.errors import ArmrootError, ExternalCommandError, SandboxError
+from armroot import log
+from armroot.errors import ArmrootError
+from armroot.host import privileges
 from armroot.rootfs.paths import resolve_in_root_str
 from armroot.sandbox.ops import Bind, from_plain, to_plain
-from armroot.session.inputs import EnvInputs, RunArgs, plan_inputs
-from armroot.session.plan import plan
+from armroot.session.inputs import EnvInputs
 from armroot.store import home as locations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from armroot.sandbox.execute import Outcome
+    from armroot.session.request import Request
 
 RECORD_VERSION = 1
 # The environment variables the env's part of the plan reads (the native cmake switch, and
@@ -53,59 +39,19 @@ BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 # says which cmake version the root has (the native cmake matches it).
 ROOT_DIRS = ("/", "/usr", "/usr/bin", "/usr/share", "/etc/alternatives", "/var/lib/pacman/local")
 ROOT_FILES = ("/usr/bin/gcc", "/usr/bin/cmake", "/var/lib/dpkg/status")
-CAP_SYS_ADMIN = 21
-
-_FLAGS = {"--host-ca": "host_ca", "--no-accel": "no_accel"}
-_FLAGS |= {"-v": "verbose", "--verbose": "verbose"}
-_FLAGS |= {"-q": "quiet", "--quiet": "quiet"}
-_REPEATED = {"--bind": "bind", "--env": "env"}
 
 
-def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
-    """armroot's own words, and the command after ``--`` (None without one)."""
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1 :]
-    return argv, None
-
-
-def quick_parse(before: Sequence[str], command: Sequence[str] | None) -> SimpleNamespace | None:
-    """`run`/`shell` in their plain forms (VERB NAME, options spelled out in full, values as
-    separate words) parsed without argparse, to the same values; None for anything else,
-    which argparse then parses (help, abbreviations, errors)."""
-    if len(before) < 2 or before[0] not in ("run", "shell"):
-        return None
-    if before[0] == "shell" and command is not None:
-        return None
-    values: dict[str, object] = dict(verbose=False, quiet=False, host_ca=False, workdir=None)
-    values.update(no_accel=False)
-    bind: list[str] = []
-    env: list[str] = []
-    values.update(verb=before[0], bind=bind, env=env)
-    repeated = {"bind": bind, "env": env}
-    names: list[str] = []
-    words = iter(before[1:])
-    for word in words:
-        if word in _FLAGS:
-            values[_FLAGS[word]] = True
-        elif word in _REPEATED or word == "--workdir":
-            value = next(words, None)
-            if value is None or value.startswith("-"):
-                return None
-            if word == "--workdir":
-                values["workdir"] = value
-            else:
-                repeated[_REPEATED[word]].append(value)
-        elif word.startswith("-") or names:
-            return None
-        else:
-            names.append(word)
-    if not names:
-        return None
-    values["name"] = names[0]
-    if values["verb"] == "run":
-        values["command"] = []
-    return SimpleNamespace(**values)
+def usable_for(request: Request) -> bool:
+    """Whether the env's part of this request's plan is the one the cache keeps: as the
+    host's root (a rootless armroot's store and ids are the user's), with the env's own
+    board, not verbose (the native compilers' config says whether to echo), and not a
+    package change (the root is about to change under it)."""
+    return (
+        privileges.is_host_root()
+        and request.board is None
+        and request.exclusive_for is None
+        and log.VERBOSITY.get() < log.Verbosity.VERBOSE
+    )
 
 
 def _signature(path: str) -> tuple[int, int, int, int] | None:
@@ -224,100 +170,3 @@ def load(env_dir: str, accel: bool) -> EnvInputs | None:
         return None
     base = base_fingerprint(env_dir, inputs.root)
     return inputs if fingerprint(base, inputs) == recorded else None
-
-
-def check_outcome(outcome: Outcome, name: str, rootfs: str) -> None:
-    """Raise what a session that could not run its command means for the user."""
-    if outcome.setup_error:
-        hint = "run with --verbose for the mount plan; report it if it persists"
-        if rootfs in outcome.setup_error:
-            # The root itself has an odd shape (a file or a link where a mount point goes):
-            # armroot refuses to change the env's files to make the session fit.
-            hint = (
-                f"that path is in the env's own root ({rootfs}): make it what a Linux "
-                "root has there (a directory), or create the env again"
-            )
-        raise SandboxError(f"could not set up the session in '{name}': {outcome.setup_error}", hint)
-    if outcome.exec_error:
-        error = ExternalCommandError(
-            f"cannot run {outcome.exec_error} inside '{name}'",
-            f"install it in the root, or check the name (armroot run {name} -- ls /usr/bin)",
-        )
-        error.exit_code = 127
-        raise error
-
-
-def _plain_name(name: str) -> bool:
-    """store.check_name's rule, without `re`; an odd name goes the full way and is told."""
-    allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
-    return 0 < len(name) <= 63 and name[0].isalnum() and all(c in allowed for c in name)
-
-
-def _has_sys_admin() -> bool:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> CAP_SYS_ADMIN & 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return False
-
-
-def main(argv: list[str]) -> int | None:
-    """Run the command the quick way and return its exit status; None: not handled here.
-    ARMROOT_QUICK=0 turns the quick path off (every run plans in full)."""
-    if os.geteuid() != 0 or os.environ.get("ARMROOT_QUICK") == "0":
-        return None
-    before, command = split_command(argv)
-    args = quick_parse(before, command)
-    if args is None or args.verb != "run" or args.verbose or not command:
-        return None
-    if not _plain_name(args.name) or not _has_sys_admin():
-        return None
-    env_dir = os.path.join(locations.store_home(True), "envs", args.name)
-    try:
-        lock = os.open(
-            os.path.join(env_dir, locations.LOCK_FILE), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
-        )
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return None  # a package change: the full path says so and waits
-        inputs = load(env_dir, not args.no_accel)
-        if inputs is None:
-            return None
-        run = RunArgs(
-            args.name, tuple(command), tuple(args.bind), args.workdir, tuple(args.env), args.host_ca
-        )
-        try:
-            spec_inputs = plan_inputs(inputs, run)
-        except ArmrootError:
-            return None  # the full path reports it
-        # Here, not at the top: the CLI imports this module for quick_parse alone, and the
-        # session's module loads ctypes.
-        from armroot.sandbox.execute import run_session
-
-        outcome = run_session(plan(spec_inputs))
-    finally:
-        os.close(lock)
-    return _finish(outcome, args.name, inputs.root)
-
-
-def _finish(outcome: Outcome, name: str, rootfs: str) -> int:
-    if outcome.warnings:
-        from armroot import log
-
-        for warning in outcome.warnings:
-            log.warn(warning)
-    try:
-        check_outcome(outcome, name, rootfs)
-    except ArmrootError as exc:
-        from armroot import log
-
-        log.error(exc.one_line())
-        return exc.exit_code
-    return outcome.exit_code

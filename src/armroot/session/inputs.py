@@ -1,9 +1,6 @@
 """A session's plan inputs: what the env and the host give every session (worth caching), and
-what each run brings (its command and options, the terminal, the host's resolv.conf).
-
-Light on imports, like everything on `armroot run`'s start-up path (see
-:mod:`armroot.quickrun`): both the full CLI and the quick path build their inputs here.
-"""
+what each request brings (its command and options, the terminal, the host's resolv.conf).
+Light (see :mod:`armroot.session`)."""
 
 from __future__ import annotations
 
@@ -14,6 +11,10 @@ from armroot.rootfs.paths import resolve_in_root_str
 from armroot.sandbox.ops import MountOp
 from armroot.session.plan import PlanInputs, UserBind
 from armroot.tuples import NamedTuple
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from armroot.session.request import Request
 
 HOST_CA_CANDIDATES = (
     "/etc/ssl/certs/ca-certificates.crt",
@@ -32,17 +33,6 @@ class EnvInputs(NamedTuple):
     qemu_binds: tuple[str, ...]  # interpreters to bind (handlers without the F flag)
     accel_env: tuple[tuple[str, str], ...] = ()  # the native compilers' environment
     accel_ops: tuple[MountOp, ...] = ()  # ... and mounts
-
-
-class RunArgs(NamedTuple):
-    """What one run asks for, as the user wrote it."""
-
-    name: str
-    argv: tuple[str, ...]
-    binds: tuple[str, ...] = ()  # SRC[:DST]
-    workdir: str | None = None
-    env: tuple[str, ...] = ()  # K=V
-    host_ca: bool = False
 
 
 def parse_bind(text: str) -> UserBind:
@@ -104,6 +94,12 @@ def _stdin_terminal() -> str | None:
         return None
 
 
+def shell_argv(root: str) -> tuple[str, ...]:
+    """A login shell: the root's bash if it has one, else its sh."""
+    bash = resolve_in_root_str(root, "/bin/bash")
+    return ("/bin/bash", "-l") if os.path.isfile(bash) else ("/bin/sh", "-l")
+
+
 def workdir(root: str, asked: str | None) -> str:
     """Where the command starts: ``asked``, or /root when the root has one, else /."""
     if asked is None:
@@ -116,7 +112,7 @@ def workdir(root: str, asked: str | None) -> str:
     return asked
 
 
-def plan_inputs(env: EnvInputs, run: RunArgs) -> PlanInputs:
+def plan_inputs(env: EnvInputs, run: Request) -> PlanInputs:
     """The plan's inputs for ``run`` in the env ``env`` describes, read fresh from the host."""
     return PlanInputs(
         root=env.root,

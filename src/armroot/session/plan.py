@@ -6,10 +6,10 @@ carries it out.
 
 from __future__ import annotations
 
+from armroot.rootfs.paths import DEFAULT_PATH
 from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, SessionSpec, Symlink, Sysfs, Tmpfs
 from armroot.tuples import NamedTuple
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 HOST_CA_INSIDE = "/run/armroot/host-ca.crt"
 # Where distributions keep their combined CA bundle (Debian/Ubuntu/RPi OS, Fedora, Arch, Alpine).

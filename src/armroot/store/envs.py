@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 import stat
 import time
 from collections.abc import Iterator
@@ -24,19 +23,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from armroot import log
-from armroot.errors import (
-    ArmrootError,
-    EnvBusy,
-    EnvExists,
-    EnvNotFound,
-    HostError,
-    UsageError,
-)
-from armroot.host import mountinfo, userns
+from armroot.errors import ArmrootError, EnvBusy, EnvExists, EnvNotFound, HostError, UsageError
+from armroot.host import mountinfo, privileges
 from armroot.host.syscalls import link_fd
 from armroot.store import home as locations
+from armroot.store import lock as envlock
+from armroot.store.names import check_name
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 META_FILE = locations.META_FILE
 LOCK_FILE = locations.LOCK_FILE
 ABANDONED_AFTER = 600.0  # seconds
@@ -45,7 +38,7 @@ ABANDONED_AFTER = 600.0  # seconds
 def _is_root() -> bool:
     """Root of the host: a rootless armroot is root only of its own user namespace, and
     its store stays under the user's XDG directories."""
-    return userns.is_host_root()
+    return privileges.is_host_root()
 
 
 def home() -> Path:
@@ -84,15 +77,6 @@ def check_home(root: Path) -> None:
         )
 
 
-def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise UsageError(
-            f"invalid environment name {name!r}",
-            "use letters, digits, '.', '_' or '-' (up to 63, starting with a letter or digit)",
-        )
-    return name
-
-
 class EnvMeta(NamedTuple):
     """What armroot knows about an environment; stored as armroot.json."""
 
@@ -108,7 +92,7 @@ class EnvMeta(NamedTuple):
     armroot_version: str = ""
     board: str | None = None
     source_sha256: str | None = None  # of the downloaded image or tarball
-    gcc_target: dict[str, object] | None = None  # armroot.accel.target.Target, once discovered
+    gcc_target: dict[str, object] | None = None  # armroot.accel.probe.Target, once discovered
 
     def to_json(self) -> str:
         return json.dumps(self._asdict(), indent=2, sort_keys=True) + "\n"
@@ -267,33 +251,31 @@ class Store:
     @contextlib.contextmanager
     def session_lock(self, env: Env) -> Iterator[int]:
         """A shared lock for a session; waits while a package change holds it exclusively."""
-        fd = _open_lock(env.lock_path)
+        fd = envlock.open_lock(str(env.path))
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                log.info(f"waiting for '{env.name}': another armroot is changing it")
-                fcntl.flock(fd, fcntl.LOCK_SH)
-            if not (env.path / META_FILE).is_file():  # removed while we waited
-                raise EnvNotFound(f"'{env.name}' was removed", "create it again")
+            envlock.shared(fd, env.name, str(env.path))
             yield fd
         finally:
             os.close(fd)
 
     @contextlib.contextmanager
     def exclusive_lock(self, env: Env, purpose: str) -> Iterator[int]:
-        fd = _open_lock(env.lock_path)
+        fd = envlock.open_lock(str(env.path))
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise EnvBusy(
-                    f"cannot {purpose} '{env.name}': it is in use by a running armroot session",
-                    "wait for the session to end (or stop it), then try again",
-                ) from None
+            envlock.exclusive(fd, env.name, purpose)
             yield fd
         finally:
             os.close(fd)
+
+    def replace_rootfs(self, env: Env, fresh: Path) -> None:
+        """Make ``fresh`` (a complete root on the env's filesystem) the env's root: two
+        renames, then the old root is deleted from the trash. The caller holds the env's
+        exclusive lock."""
+        self.trash_dir.mkdir(parents=True, exist_ok=True)
+        old = self.trash_dir / f"{env.name}-rootfs.{os.urandom(4).hex()}"
+        os.rename(env.rootfs, old)
+        os.rename(fresh, env.rootfs)
+        safe_remove(old)
 
     def remove(self, name: str) -> None:
         env = self.get(name)
@@ -351,10 +333,6 @@ def _lock_if_abandoned(entry: Path) -> int | None:
         os.close(fd)
         return None
     return fd
-
-
-def _open_lock(path: Path) -> int:
-    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
 
 
 def _refuse_mounts(path: Path) -> None:

@@ -5,28 +5,15 @@ into a :class:`Target`: the GNU triple and the flags gcc's driver passes to cc1 
 (-march with its FPU extension, -mfloat-abi, -mthumb/-marm, distribution defines such as
 Debian's 64-bit time_t on armhf, hardening defaults), translated into clang's spelling. The
 translation is then checked: clang's predefined macros for the ABI (:data:`ABI_MACROS`) must
-equal gcc's, or the env is not accelerated.
+equal gcc's, or the env is not accelerated. A board profile's CPU replaces the root's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from armroot.rootfs.boards import Board
-from armroot.sandbox.ops import Bind, File, MountOp, Symlink
-
-ZIG_INSIDE = "/run/armroot/zig"  # the toolchain's directory, bound read-only
-ACCEL_INSIDE = "/run/armroot/accel"
-BIN_INSIDE = f"{ACCEL_INSIDE}/bin"  # first on PATH
-SHIM_INSIDE = f"{ACCEL_INSIDE}/armroot-shim"
-CONFIG_INSIDE = f"{ACCEL_INSIDE}/config"  # read by the shim; keep in step with shim.c
-# Native cmake (armroot.accel.cmake)
-CMAKE_INSIDE = "/run/armroot/cmake"  # bin/ (the shim), native/ (x86_64 cmake), share/
-HOST_LIB_INSIDE = "/run/armroot/host/lib"  # the host's loader and libraries, read-only
-PRELOAD_INSIDE = f"{ACCEL_INSIDE}/libarmroot-uname.so"
-MACHINE_INSIDE = f"{ACCEL_INSIDE}/machine"  # read by uname.c
-CMAKE_TOOLS = ("cmake", "ctest", "cpack")
 
 SEPARATOR = "---armroot-probe---"
 # Run inside the root by its own sh: what gcc is, what it passes to cc1, what it predefines.
@@ -103,34 +90,6 @@ _FPU_BY_EXTENSION: dict[tuple[str, str], str] = {
     ("armv8-a", "simd"): "neon-fp-armv8",
     ("armv8-a", "crypto"): "crypto-neon-fp-armv8",
 }
-
-# Arguments that only gcc understands (or that must give gcc's exact answer): such an
-# invocation goes to the root's gcc without trying the native compiler.
-GCC_ONLY_EXACT = (
-    "-wrapper",
-    "--coverage",
-    "-fprofile-arcs",
-    "-ftest-coverage",
-    "assembler",  # -x assembler: GNU as syntax is gcc's
-    "assembler-with-cpp",
-)
-GCC_ONLY_PREFIX = (
-    "-fplugin",
-    "-specs=",
-    "--specs=",
-    "-fdump-",
-    "-fopt-info",
-    "-flto",
-    "-fprofile-",
-    "-fauto-profile",
-    "-print-",
-    "--print-",
-    "-dump",  # -dumpversion, -dumpmachine, -dumpspecs: gcc's own answer
-    "-xassembler",
-)
-GCC_ONLY_SUFFIX = ("=native", ".s", ".S", ".sx")
-# Target defaults a caller's own -march= or -mcpu= replaces (shim.c leaves them out then).
-ARCH_DEFAULTS = ("-march=", "-mcpu=", "-mtune=")
 
 
 class Target(NamedTuple):
@@ -312,164 +271,3 @@ def with_board(flags: tuple[str, ...], board: Board | None, sixty_four: bool) ->
         return flags
     kept = tuple(f for f in flags if not f.startswith(("-march=", "-mcpu=", "-mtune=", "-mfpu=")))
     return (*kept, *cpu)
-
-
-class Tool(NamedTuple):
-    name: str  # what the build calls
-    kind: str  # cc, c++, ar, ranlib, ld.lld
-    fallback: str | None  # the root's own program, for compiler drivers
-
-
-def tools(triple: str, gcc_version: str, in_root: Callable[[str], bool]) -> tuple[Tool, ...]:
-    """The names the shim answers to. Compiler names only where the root has that compiler
-    (its fallback); ar, ranlib and ld.lld always."""
-    major = gcc_version.split(".")[0]
-    found: list[Tool] = []
-    for kind, base in (("cc", "gcc"), ("c++", "g++")):
-        generic = ("cc",) if kind == "cc" else ("c++",)
-        names = (*generic, base, f"{base}-{major}", f"{triple}-{base}", f"{triple}-{base}-{major}")
-        for name in names:
-            path = f"/usr/bin/{name}"
-            if in_root(path):
-                found.append(Tool(name, kind, path))
-    for name in ("ar", "ranlib"):
-        found += [Tool(name, name, None), Tool(f"{triple}-{name}", name, None)]
-    found.append(Tool("ld.lld", "ld.lld", None))
-    return tuple(found)
-
-
-def linker(triple: str) -> tuple[str, ...]:
-    """How the native compiler links. 64-bit: the native lld. 32-bit ARM: the root's own ld
-    (under QEMU), because lld keeps the first object's ARM build attributes instead of
-    merging them: a program with ARMv7 code linked against ARMv5 crt files would claim
-    ARMv5, and the artifact check against the board (a Pi Zero cannot run ARMv7) would be
-    fooled. The root's ld merges them as it does for gcc."""
-    if triple.startswith("arm"):
-        return ("-fuse-ld=bfd", "--ld-path=/usr/bin/ld")
-    return ("-fuse-ld=lld", f"--ld-path={BIN_INSIDE}/ld.lld")
-
-
-def commands(triple: str, flags: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """Each kind of tool's native command line, before the caller's arguments."""
-    zig = f"{ZIG_INSIDE}/zig"
-    common = (
-        f"--target={triple}",
-        "--sysroot=/",
-        "-resource-dir",
-        f"{ZIG_INSIDE}/lib",
-        *linker(triple),
-        "-Qunused-arguments",  # gcc is silent about link flags when only compiling
-        "-Werror=ignored-optimization-argument",  # a gcc -f flag clang would ignore: use gcc
-        *flags,
-    )
-    return {
-        "cc": (zig, "clang", "--driver-mode=gcc", *common),
-        "c++": (zig, "clang", "--driver-mode=g++", *common),
-        "ar": (zig, "ar"),
-        "ranlib": (zig, "ranlib"),
-        "ld.lld": (zig, "ld.lld"),
-    }
-
-
-class NativeCmakeParts(NamedTuple):
-    """Host paths of a native cmake (armroot.accel.cmake) and what it must answer."""
-
-    bin_dir: str  # x86_64 cmake, ctest, cpack
-    host_lib: str  # the host's ld-linux-x86-64.so.2 and libraries
-    preload: str  # libarmroot-uname.so
-    share_name: str  # cmake-X.Y: the root's modules directory under /usr/share
-    machine: str  # what uname -m says in the root (armv7l, aarch64 ...)
-
-
-def cmake_commands() -> dict[str, tuple[str, ...]]:
-    """cmake, ctest and cpack through the host's loader: its library path and preload are
-    options, not environment variables, so nothing leaks to the programs cmake runs; argv0
-    is where cmake finds its modules (../share/cmake-X.Y) and what it calls itself."""
-    loader = f"{HOST_LIB_INSIDE}/ld-linux-x86-64.so.2"
-    return {
-        tool: (
-            loader,
-            "--library-path",
-            HOST_LIB_INSIDE,
-            "--preload",
-            PRELOAD_INSIDE,
-            "--argv0",
-            f"{CMAKE_INSIDE}/bin/{tool}",
-            f"{CMAKE_INSIDE}/native/{tool}",
-        )
-        for tool in CMAKE_TOOLS
-    }
-
-
-def config_text(
-    triple: str,
-    flags: tuple[str, ...],
-    tool_list: tuple[Tool, ...],
-    verbose: bool,
-    native_cmake: bool = False,
-) -> str:
-    """The shim's configuration (format: shim.c's header)."""
-    for word in (triple, *flags):
-        if any(c in word for c in "\t\n\0"):
-            raise ValueError(f"a tab, newline or NUL in {word!r}")
-    kinds = commands(triple, flags) | (cmake_commands() if native_cmake else {})
-    lines = [f"verbose\t{1 if verbose else 0}"]
-    lines += [f"tool\t{t.name}\t{t.kind}\t{t.fallback or '-'}" for t in tool_list]
-    lines += ["\t".join(("kind", k, *cmd)) for k, cmd in kinds.items()]
-    lines += [f"gcc-only-exact\t{a}" for a in GCC_ONLY_EXACT]
-    lines += [f"gcc-only-prefix\t{a}" for a in GCC_ONLY_PREFIX]
-    lines += [f"gcc-only-suffix\t{a}" for a in GCC_ONLY_SUFFIX]
-    lines += [f"arch-default\t{f}" for f in flags if f.startswith(ARCH_DEFAULTS)]
-    return "\n".join(lines) + "\n"
-
-
-class SessionAccel(NamedTuple):
-    """What a session needs for native compilers: mounts and environment."""
-
-    ops: tuple[MountOp, ...]
-    env: tuple[tuple[str, str], ...]
-
-
-def session(
-    zig_dir: str,
-    shim: str,
-    triple: str,
-    flags: tuple[str, ...],
-    tool_list: tuple[Tool, ...],
-    verbose: bool,
-    path: str,
-    native_cmake: NativeCmakeParts | None = None,
-) -> SessionAccel:
-    """Mounts (all inside the session's /run tmpfs: nothing is written to the env) and the
-    environment that put the native tools first."""
-    if native_cmake is not None:
-        tool_list = (*tool_list, *(Tool(t, t, None) for t in CMAKE_TOOLS))
-    ops: list[MountOp] = [
-        Bind(zig_dir, ZIG_INSIDE, readonly=True),
-        Bind(shim, SHIM_INSIDE, readonly=True, recursive=False),
-        File(CONFIG_INSIDE, config_text(triple, flags, tool_list, verbose, bool(native_cmake))),
-    ]
-    ops += [Symlink("../armroot-shim", f"{BIN_INSIDE}/{t.name}") for t in tool_list]
-    if native_cmake is not None:
-        n = native_cmake
-        ops += [
-            Bind(n.host_lib, HOST_LIB_INSIDE, readonly=True),
-            Bind(n.bin_dir, f"{CMAKE_INSIDE}/native", readonly=True),
-            Bind(n.preload, PRELOAD_INSIDE, readonly=True, recursive=False),
-            File(MACHINE_INSIDE, n.machine + "\n"),
-            Symlink(f"/usr/share/{n.share_name}", f"{CMAKE_INSIDE}/share/{n.share_name}"),
-        ]
-        # Files, not symlinks: cmake resolves where it runs from to find its modules.
-        ops += [
-            Bind(shim, f"{CMAKE_INSIDE}/bin/{t}", readonly=True, recursive=False)
-            for t in CMAKE_TOOLS
-        ]
-    names = {t.name for t in tool_list}
-    env = [("PATH", f"{BIN_INSIDE}:{path}")]
-    env += [
-        (var, f"{BIN_INSIDE}/{name}")
-        for var, name in (("CC", "cc"), ("CXX", "c++"))
-        if name in names
-    ]
-    env += [("AR", f"{BIN_INSIDE}/ar"), ("RANLIB", f"{BIN_INSIDE}/ranlib")]
-    return SessionAccel(tuple(ops), tuple(env))

@@ -1,0 +1,16 @@
+"""Where the native toolchain appears inside a session (all under the session's /run tmpfs:
+nothing is written to the env). Kept in step with shim.c and uname.c."""
+
+from __future__ import annotations
+
+ZIG_INSIDE = "/run/armroot/zig"  # the toolchain's directory, bound read-only
+ACCEL_INSIDE = "/run/armroot/accel"
+BIN_INSIDE = f"{ACCEL_INSIDE}/bin"  # first on PATH
+SHIM_INSIDE = f"{ACCEL_INSIDE}/armroot-shim"
+CONFIG_INSIDE = f"{ACCEL_INSIDE}/config"  # read by the shim; keep in step with shim.c
+# Native cmake (armroot.accel.cmake)
+CMAKE_INSIDE = "/run/armroot/cmake"  # bin/ (the shim), native/ (x86_64 cmake), share/
+HOST_LIB_INSIDE = "/run/armroot/host/lib"  # the host's loader and libraries, read-only
+PRELOAD_INSIDE = f"{ACCEL_INSIDE}/libarmroot-uname.so"
+MACHINE_INSIDE = f"{ACCEL_INSIDE}/machine"  # read by uname.c
+CMAKE_TOOLS = ("cmake", "ctest", "cpack")
