@@ -7,6 +7,7 @@ builds a tuple subclass with what armroot's records use of a named tuple: fields
 annotations in order, defaults from the values given, keyword arguments, ``_fields``,
 ``_field_defaults``, ``_replace``, ``_asdict``, ``_make``, a repr, pickling, and the class
 body's methods and docstring. No generics, no ClassVar, no subclassing a record.
+Light (see :mod:`armroot.session`).
 """
 
 from __future__ import annotations

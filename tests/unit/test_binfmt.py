@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from armroot.commands.doctor import parse_qemu_version
 from armroot.errors import HostError
 from armroot.host import binfmt
 from armroot.host import qemu as emulation
+from armroot.host.checks import parse_qemu_version
 from armroot.rootfs.arch import ARM64, ARMEL, ARMHF
 
 AARCH64_ENTRY = """enabled
@@ -103,7 +103,7 @@ def test_qemu_version_parsing() -> None:
 
 
 def test_readdir_verdict_warns_when_a_32_bit_listing_comes_out_short() -> None:
-    from armroot.commands.doctor import readdir_verdict
+    from armroot.host.checks import readdir_verdict
 
     assert readdir_verdict("hf", 435, 435).status == "ok"
     short = readdir_verdict("hf", 12, 435)

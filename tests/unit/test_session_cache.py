@@ -1,4 +1,5 @@
-"""The quick path's pure parts: records without `typing`, plain ops, the record file."""
+"""The session cache and request: records without `typing`, plain ops, the record file, which
+requests the cache serves, and what a request becomes."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from armroot.sandbox.ops import (
     from_plain,
     to_plain,
 )
-from armroot.session import cache as quickrun
-from armroot.session.inputs import EnvInputs
+from armroot.session import cache
+from armroot.session.inputs import EnvInputs, plan_inputs, shell_argv
+from armroot.session.plan import UserBind
+from armroot.session.request import Request
 from armroot.store.names import check_name
 from armroot.tuples import NamedTuple
 
@@ -114,21 +117,21 @@ def _env(tmp_path: Path) -> tuple[str, EnvInputs]:
 
 
 def _save(env_dir: str, inputs: EnvInputs) -> None:
-    quickrun.save(env_dir, True, quickrun.base_fingerprint(env_dir, inputs.root), inputs)
+    cache.save(env_dir, True, cache.base_fingerprint(env_dir, inputs.root), inputs)
 
 
 def test_a_record_is_used_while_nothing_it_came_from_changes(tmp_path: Path) -> None:
     env_dir, inputs = _env(tmp_path)
-    assert quickrun.load(env_dir, True) is None
+    assert cache.load(env_dir, True) is None
     _save(env_dir, inputs)
-    assert quickrun.load(env_dir, True) == inputs
-    assert quickrun.load(env_dir, False) is None  # the --no-accel plan is another record
-    written = os.stat(quickrun.record_path(env_dir, True)).st_ino
+    assert cache.load(env_dir, True) == inputs
+    assert cache.load(env_dir, False) is None  # the --no-accel plan is another record
+    written = os.stat(cache.record_path(env_dir, True)).st_ino
     _save(env_dir, inputs)  # the same record again: the file is left as it is
-    assert os.stat(quickrun.record_path(env_dir, True)).st_ino == written
+    assert os.stat(cache.record_path(env_dir, True)).st_ino == written
     _save(env_dir, inputs._replace(qemu_cpu="cortex-a53"))  # another one replaces it
-    assert os.stat(quickrun.record_path(env_dir, True)).st_ino != written
-    assert quickrun.load(env_dir, True) == inputs._replace(qemu_cpu="cortex-a53")
+    assert os.stat(cache.record_path(env_dir, True)).st_ino != written
+    assert cache.load(env_dir, True) == inputs._replace(qemu_cpu="cortex-a53")
 
 
 @pytest.mark.parametrize(
@@ -153,12 +156,12 @@ def test_a_record_is_not_used_once_what_it_came_from_changed(
     binfmt = tmp_path / "binfmt_misc"  # stands in for /proc/sys/fs/binfmt_misc
     binfmt.mkdir()
     (binfmt / "qemu-aarch64").write_text("enabled\ninterpreter /usr/libexec/qemu-binfmt\n")
-    monkeypatch.setattr(quickrun, "BINFMT_DIR", str(binfmt))
+    monkeypatch.setattr(cache, "BINFMT_DIR", str(binfmt))
     root = Path(inputs.root)
     (root / "usr/bin/gcc-14").write_text("x")
     os.symlink("gcc-14", root / "usr/bin/gcc")
     _save(env_dir, inputs)
-    assert quickrun.load(env_dir, True) == inputs
+    assert cache.load(env_dir, True) == inputs
     if change == "meta":
         (Path(env_dir) / "armroot.json").write_text('{"board": "pi4"}')
     elif change == "usr/bin entry":
@@ -177,10 +180,10 @@ def test_a_record_is_not_used_once_what_it_came_from_changed(
     elif change == "setting":
         monkeypatch.setenv("ARMROOT_NATIVE_CMAKE", "0")
     elif change == "damaged":
-        Path(quickrun.record_path(env_dir, True)).write_bytes(b"\x00garbage")
+        Path(cache.record_path(env_dir, True)).write_bytes(b"\x00garbage")
     elif change == "writable by others":
-        os.chmod(quickrun.record_path(env_dir, True), 0o666)
-    assert quickrun.load(env_dir, True) is None
+        os.chmod(cache.record_path(env_dir, True), 0o666)
+    assert cache.load(env_dir, True) is None
 
 
 def test_a_symlink_loop_in_the_root_is_part_of_the_fingerprint_not_an_error(
@@ -191,7 +194,7 @@ def test_a_symlink_loop_in_the_root_is_part_of_the_fingerprint_not_an_error(
     alternatives.rmdir()
     os.symlink("/etc/alternatives", alternatives)  # points at itself inside the root
     _save(env_dir, inputs)
-    assert quickrun.load(env_dir, True) == inputs
+    assert cache.load(env_dir, True) == inputs
 
 
 @pytest.mark.parametrize("directory", [True, False])
@@ -220,3 +223,64 @@ def test_a_mount_point_another_session_made_a_moment_ago_is_accepted(
     apply._ensure_mount_point(str(root), target, directory=directory)
     assert (root / "deep").is_dir()
     assert Path(target).is_dir() if directory else Path(target).is_file()
+
+
+def test_the_cache_serves_the_host_s_root_planning_a_plain_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from armroot import log
+    from armroot.host import privileges
+
+    monkeypatch.setattr(privileges, "is_host_root", lambda: True)
+    monkeypatch.delenv("ARMROOT_QUICK", raising=False)
+    plain = Request("pi", ("true",))
+    assert cache.usable_for(plain)
+    assert cache.usable_for(plain._replace(ephemeral=True, capture=True, accel=False))
+    assert not cache.usable_for(plain._replace(board="pi4"))  # another target than the env's
+    assert not cache.usable_for(plain._replace(exclusive_for="change packages in"))
+    monkeypatch.setenv("ARMROOT_QUICK", "0")
+    assert not cache.usable_for(plain)
+    monkeypatch.delenv("ARMROOT_QUICK")
+    token = log.VERBOSITY.set(log.Verbosity.VERBOSE)  # the shim's config says whether to echo
+    try:
+        assert not cache.usable_for(plain)
+    finally:
+        log.VERBOSITY.reset(token)
+    monkeypatch.setattr(privileges, "is_host_root", lambda: False)  # rootless
+    assert not cache.usable_for(plain)
+
+
+def test_a_request_becomes_plan_inputs_read_fresh(tmp_path: Path) -> None:
+    _, inputs = _env(tmp_path)
+    (tmp_path / "src").mkdir()
+    request = Request(
+        "pi",
+        ("make", "-j2"),
+        binds=(f"{tmp_path / 'src'}:/src",),
+        workdir="/src",
+        env=("A=1",),
+    )
+    planned = plan_inputs(inputs, request)
+    assert planned.argv == ("make", "-j2") and planned.workdir == "/src"
+    assert planned.binds == (UserBind(str(tmp_path / "src"), "/src"),)
+    # The env's part first, then the request's, then the env's name.
+    assert planned.env == (("CC", "/run/armroot/accel/bin/cc"), ("A", "1"), ("ARMROOT_ENV", "pi"))
+    assert planned.extra_ops == inputs.accel_ops and planned.qemu_cpu == "cortex-a72"
+    # Without --workdir: /root when the root has one, else /.
+    assert plan_inputs(inputs, Request("pi", ("true",))).workdir == "/"
+    (Path(inputs.root) / "root").mkdir()
+    assert plan_inputs(inputs, Request("pi", ("true",))).workdir == "/root"
+    with pytest.raises(UsageError, match="must be an absolute path"):
+        plan_inputs(inputs, request._replace(workdir="src"))
+    with pytest.raises(UsageError, match="is not KEY=VALUE"):
+        plan_inputs(inputs, request._replace(env=("A",)))
+
+
+def test_a_shell_is_the_root_s_bash_or_else_its_sh(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    assert shell_argv(str(root)) == ("/bin/sh", "-l")
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/bash").write_text("")
+    os.symlink("/usr/bin/bash", root / "bin/bash")  # resolved inside the root
+    assert shell_argv(str(root)) == ("/bin/bash", "-l")

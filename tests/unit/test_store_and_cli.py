@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from armroot.cli.main import build_parser
+from armroot.cli.parser import build_parser
 from armroot.cli.plain import split_command as _split_command
 from armroot.errors import EnvBusy, EnvExists, EnvNotFound, UsageError
 from armroot.store.envs import EnvMeta, Store, home, safe_remove
@@ -86,12 +86,12 @@ def test_command_after_double_dash_keeps_its_options() -> None:
 
 
 def test_every_verb_is_known_to_the_fast_parser() -> None:
-    from armroot.cli.main import VERBS
+    from armroot.cli.table import names
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "verb")
-    assert set(VERBS) == set(sub.choices or {})
-    for verb in VERBS:
+    assert set(names()) == set(sub.choices or {})
+    for verb in names():
         only = build_parser(verb)
         only_sub = next(a for a in only._actions if a.dest == "verb")
         assert list(only_sub.choices or {}) == [verb]

@@ -34,7 +34,13 @@ def entry() -> None:
 
         full()
         return
-    code = guarded(lambda: session_verb(args, command))
+    set_verbosity(args)
+
+    def plain_session() -> int:
+        enter(by_name(args.verb))
+        return session_verb(args, command)
+
+    code = guarded(plain_session)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
@@ -77,13 +83,12 @@ def enter(verb: Verb) -> None:
 
 
 def session_verb(args: SimpleNamespace | object, command: list[str] | None) -> int:
-    """`run` and `shell` from parsed arguments (the plain parser's or argparse's)."""
+    """`run` and `shell` from parsed arguments (the plain parser's or argparse's), once the
+    verb's rules are in force (verbosity set, the user namespace entered)."""
     from armroot.session import run as session
     from armroot.session.request import Request
 
     a: SimpleNamespace = args  # type: ignore[assignment]
-    set_verbosity(a)
-    enter(by_name(a.verb))
     argv = tuple(command if command is not None else getattr(a, "command", None) or ())
     request = Request(
         a.name, argv, tuple(a.bind), a.workdir, tuple(a.env), a.host_ca, accel=not a.no_accel

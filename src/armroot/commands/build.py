@@ -15,7 +15,6 @@ from armroot.build import detect
 from armroot.commands import packages
 from armroot.commands.create import CreateOptions, create
 from armroot.errors import EnvNotFound, ExternalCommandError, UsageError
-from armroot.host import userns
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.rootfs.boards import Board
@@ -145,7 +144,6 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     store = store or Store()
-    userns.become_root()
     src = options.src.resolve()
     if not src.is_dir():
         raise UsageError(f"--src {options.src}: not a directory", "give the project's directory")

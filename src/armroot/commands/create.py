@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from armroot import __version__, log
 from armroot.errors import SourceError, UsageError
-from armroot.host import privileges, userns
+from armroot.host import privileges
 from armroot.host import programs as run
 from armroot.host import qemu as emulation
 from armroot.images import debian, diskimage, download, tarball
@@ -98,7 +98,6 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
     """Create an environment atomically: nothing is registered unless everything worked."""
     store = store or Store()
     check_name(options.name)
-    userns.become_root()
     board = boards.by_name(options.board) if options.board else None
     src = sourcemod.parse(options.source or default_source(board))
     wanted = archmod.by_name(options.arch) if options.arch else None

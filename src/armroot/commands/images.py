@@ -8,7 +8,6 @@ from pathlib import Path
 from armroot import log
 from armroot.errors import UsageError
 from armroot.host import programs as run
-from armroot.host import userns
 from armroot.images import catalogue, download
 from armroot.images.catalogue import Entry
 from armroot.store.envs import Store
@@ -32,7 +31,6 @@ def export(name: str, target: Path, store: Store | None = None) -> Path:
     """Pack the env's root into ``target`` (owners, modes, xattrs, ACLs kept, numeric ids)."""
     store = store or Store()
     env = store.get(name)
-    userns.become_root()
     if not target.name.endswith(EXPORT_SUFFIXES):
         raise UsageError(
             f"--tar {target}: unknown tarball type",

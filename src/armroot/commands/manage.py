@@ -6,7 +6,6 @@ import fcntl
 import os
 from dataclasses import dataclass
 
-from armroot.host import userns
 from armroot.store.envs import Env, EnvMeta, Store
 
 
@@ -52,5 +51,4 @@ def info(name: str, store: Store | None = None) -> EnvStatus:
 def remove(name: str, store: Store | None = None) -> None:
     """Remove an environment; refuses while in use or with anything mounted below it."""
     store = store or Store()
-    userns.become_root()  # files owned by subordinate ids are removed from inside
     store.remove(name)

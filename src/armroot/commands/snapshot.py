@@ -8,7 +8,6 @@ from pathlib import Path
 from armroot import log
 from armroot.errors import EnvExists, EnvNotFound
 from armroot.host import programs as run
-from armroot.host import userns
 from armroot.store.envs import Env, Store, safe_remove
 from armroot.store.names import check_name
 
@@ -42,7 +41,6 @@ def list_snapshots(name: str, store: Store | None = None) -> list[str]:
 def snapshot(name: str, snap: str, store: Store | None = None) -> Path:
     store = store or Store()
     env = store.get(name)
-    userns.become_root()
     check_name(snap)
     target = _snapshots(env) / snap
     if target.exists():
@@ -60,7 +58,6 @@ def reset(name: str, snap: str | None = None, store: Store | None = None) -> str
     """Put the env's root back to snapshot ``snap`` (default: the newest one)."""
     store = store or Store()
     env = store.get(name)
-    userns.become_root()
     known = list_snapshots(name, store)
     if not known:
         raise EnvNotFound(f"'{name}' has no snapshots", f"make one: armroot snapshot {name} NAME")
@@ -72,9 +69,5 @@ def reset(name: str, snap: str | None = None, store: Store | None = None) -> str
         if fresh.exists():
             safe_remove(fresh)
         _copy(_snapshots(env) / chosen, fresh)
-        store.trash_dir.mkdir(parents=True, exist_ok=True)
-        old = store.trash_dir / f"{name}-rootfs.{os.urandom(4).hex()}"
-        os.rename(env.rootfs, old)
-        os.rename(fresh, env.rootfs)
-    safe_remove(old)
+        store.replace_rootfs(env, fresh)
     return chosen

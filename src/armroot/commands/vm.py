@@ -1,35 +1,31 @@
-"""`armroot vm ENV [-- CMD...]`: boot the env's root with its own kernel under qemu-system."""
+"""`armroot vm ENV [-- CMD...]`: boot the env's root with its own kernel under qemu-system.
+
+The orchestration: options checked, the kernel found (or installed, and its initramfs given
+the virt board's drivers, in sessions), the disk made, QEMU run (armroot.vm.qemu), and with
+--persist the disk put back as the env's root."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
-import select
-import shlex
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import NamedTuple
 
-from armroot import log, pkg
-from armroot.errors import ArmrootError, ExternalCommandError, HostError, UsageError
+from armroot import log
+from armroot.errors import ExternalCommandError, HostError, UsageError
 from armroot.host import packages as hostpkg
-from armroot.host import privileges, userns
+from armroot.host import privileges
 from armroot.host import programs as run
-from armroot.host.syscalls import set_pdeathsig
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
-from armroot.rootfs.paths import resolve_in_root
 from armroot.session.inputs import host_ca_bundle
-from armroot.store.envs import Env, Store, safe_remove
-from armroot.vm import disk, machine
-from armroot.vm.console import ConsoleFilter
+from armroot.store.envs import Env, Store
+from armroot.vm import disk, kernel, machine, qemu
+from armroot.vm.qemu import BOOT_TIMEOUT
+from armroot.vm.qemu import VmResult as VmResult
 
-BOOT_TIMEOUT = 900.0  # seconds from QEMU's start to the command's start (TCG on a busy host)
 DEFAULT_CPUS = 4
-POWER_OFF_GRACE = 60.0  # seconds QEMU gets to power off once the command has ended
 
 
 class VmOptions(NamedTuple):
@@ -44,16 +40,6 @@ class VmOptions(NamedTuple):
     boot_timeout: float = BOOT_TIMEOUT
 
 
-class VmResult(NamedTuple):
-    exit_code: int
-    boot_seconds: float  # QEMU start to the command's start (0 when interactive)
-    total_seconds: float
-
-
-class VmFailed(ArmrootError):
-    """The VM stopped before the command ended, or never reached it."""
-
-
 def _host_available_mb() -> int | None:
     try:
         with open("/proc/meminfo") as meminfo:
@@ -65,48 +51,27 @@ def _host_available_mb() -> int | None:
     return None
 
 
-def _kernel(env: Env) -> machine.Kernel | None:
-    boot = resolve_in_root(env.rootfs, "/boot")
-    if not boot.is_dir():
-        return None
-    return machine.find_kernel([p.name for p in boot.iterdir() if p.is_file()])
-
-
-def _kernel_package(env: Env) -> str:
-    manager = pkg.detect(env.rootfs).name
-    packages = machine.KERNEL_PACKAGES.get((manager, env.meta.arch))
-    if packages is None:
-        raise UsageError(
-            f"armroot does not know a kernel package of '{env.name}' ({manager}, "
-            f"{env.meta.arch}) for QEMU's virt board",
-            f"install one that supports it with `armroot install {env.name} PACKAGE`",
-        )
-    return packages
-
-
 def _find_or_install_kernel(env: Env, options: VmOptions, store: Store) -> machine.Kernel:
-    kernel = _kernel(env)
+    found = kernel.find(env)
     if options.install_kernel:
-        package = _kernel_package(env) if kernel is None else None
-        hook_added = _add_initramfs_hook(env, store)
+        package = kernel.package(env) if found is None else None
+        hook_added = _add_initramfs_hook(env)
         if package is not None:
             from armroot.commands.packages import install
 
             with log.step(f"Installing {package} into '{env.name}' (a kernel for the VM)"):
                 install(env.name, (package,), host_ca=options.host_ca, store=store)
-            kernel = _kernel(env)
-        elif hook_added and kernel is not None and kernel.initrd is not None:
-            _rebuild_initramfs(env, store, kernel)
-    if kernel is None:
-        try:
-            how = f"`armroot vm {env.name} --install-kernel` installs {_kernel_package(env)}"
-        except UsageError:
-            how = f"install a kernel for QEMU's virt board with `armroot install {env.name} ...`"
-        raise UsageError(f"'{env.name}' has no kernel in /boot to boot", how)
-    return kernel
+            found = kernel.find(env)
+        elif hook_added and found is not None and found.initrd is not None:
+            version = found.version
+            with log.step(f"Rebuilding the initramfs of {version} in '{env.name}'"):
+                _in_env(env, kernel.rebuild_script(found), "update-initramfs")
+    if found is None:
+        raise kernel.no_kernel(env)
+    return found
 
 
-def _in_env(env: Env, store: Store, script: str, purpose: str) -> None:
+def _in_env(env: Env, script: str, purpose: str) -> None:
     from armroot.session.request import Request
     from armroot.session.run import run
 
@@ -119,51 +84,13 @@ def _in_env(env: Env, store: Store, script: str, purpose: str) -> None:
         )
 
 
-def _add_initramfs_hook(env: Env, store: Store) -> bool:
-    """Debian roots: armroot's initramfs-tools hook naming the virt board's drivers, written
-    inside the env (a session: never through a link to the host). True if it was new."""
-    if pkg.detect(env.rootfs).name != "apt":
+def _add_initramfs_hook(env: Env) -> bool:
+    """Debian roots: armroot's initramfs-tools hook, written inside the env. True if new."""
+    if not kernel.hook_needed(env):
         return False
-    hook = resolve_in_root(env.rootfs, machine.INITRAMFS_HOOK)
-    if hook.is_file() and hook.read_text(errors="replace") == machine.INITRAMFS_HOOK_TEXT:
-        return False
-    path = machine.INITRAMFS_HOOK
-    script = (
-        f"mkdir -p {shlex.quote(os.path.dirname(path))}\n"
-        f"printf %s {shlex.quote(machine.INITRAMFS_HOOK_TEXT)} >{shlex.quote(path)}\n"
-        f"chmod 0755 {shlex.quote(path)}\n"
-    )
     with log.step(f"Adding the virt board's drivers to the initramfs of '{env.name}'"):
-        _in_env(env, store, script, "writing the initramfs hook")
+        _in_env(env, kernel.hook_script(), "writing the initramfs hook")
     return True
-
-
-def _rebuild_initramfs(env: Env, store: Store, kernel: machine.Kernel) -> None:
-    version = shlex.quote(kernel.version)
-    with log.step(f"Rebuilding the initramfs of {kernel.version} in '{env.name}'"):
-        _in_env(env, store, f"update-initramfs -u -k {version}", "update-initramfs")
-
-
-def _host_path(env: Env, inside: str) -> str:
-    path = resolve_in_root(env.rootfs, inside)
-    if not path.is_file():
-        raise UsageError(
-            f"'{env.name}': {inside} is not a regular file",
-            f"reinstall the kernel in '{env.name}'",
-        )
-    return str(path)
-
-
-def _systemd(env: Env) -> str | None:
-    """How to boot the root's systemd: "" for its /sbin/init, a path for init=, or None
-    when it has no systemd (then armroot's init runs a shell on the console)."""
-    init = resolve_in_root(env.rootfs, "/sbin/init")
-    if init.is_file() and "systemd" in init.name:
-        return ""
-    for path in ("/usr/lib/systemd/systemd", "/lib/systemd/systemd"):
-        if resolve_in_root(env.rootfs, path).is_file():
-            return path
-    return None
 
 
 def prepare(options: VmOptions, store: Store) -> tuple[Env, machine.VmSpec, str]:
@@ -213,17 +140,16 @@ def prepare(options: VmOptions, store: Store) -> tuple[Env, machine.VmSpec, str]
 
 def vm(options: VmOptions, store: Store | None = None) -> VmResult:
     """Boot the env; with a command, run it once and return its exit status."""
-    userns.become_root()  # mke2fs must see the root's own owners (rootless: the namespace's)
     store = store or Store()
     env, spec, program = prepare(options, store)
-    kernel = _find_or_install_kernel(env, options, store)
-    if kernel.initrd is None:
+    boot = _find_or_install_kernel(env, options, store)
+    if boot.initrd is None:
         log.warn(
-            f"{kernel.image} has no initramfs beside it: booting the kernel alone "
+            f"{boot.image} has no initramfs beside it: booting the kernel alone "
             "(it needs virtio-blk and ext4 built in)"
         )
     interactive = not options.argv
-    systemd = _systemd(env) if interactive else None
+    systemd = kernel.systemd(env) if interactive else None
     nonce = secrets.token_hex(8)
     lock = (
         store.exclusive_lock(env, "boot with --persist")
@@ -239,7 +165,7 @@ def vm(options: VmOptions, store: Store | None = None) -> VmResult:
         if systemd is not None:
             init = systemd or None
             files[disk.AUTOLOGIN] = (disk.AUTOLOGIN_TEXT, 0o644)
-            dirs = _missing_dirs(env, disk.AUTOLOGIN)
+            dirs = kernel.missing_dirs(env, disk.AUTOLOGIN)
             if options.host_ca:
                 log.warn("--host-ca applies to a command or a root without systemd, not here")
         else:
@@ -257,156 +183,26 @@ def vm(options: VmOptions, store: Store | None = None) -> VmResult:
             files[disk.INIT] = (script, 0o755)
         disk.add_files(image, files, dirs, work)
         spec = spec._replace(
-            kernel=_host_path(env, kernel.image),
-            initrd=_host_path(env, kernel.initrd) if kernel.initrd else None,
+            kernel=kernel.host_path(env, boot.image),
+            initrd=kernel.host_path(env, boot.initrd) if boot.initrd else None,
             disk=str(image),
             append=machine.kernel_append(
-                interactive,
-                init,
-                kernel.initrd is not None
-                and resolve_in_root(env.rootfs, machine.INITRAMFS_HOOK).is_file(),
+                interactive, init, boot.initrd is not None and kernel.has_hook(env)
             ),
         )
-        qemu = machine.qemu_argv(spec, program)
-        log.debug("+ " + " ".join(qemu))
+        argv = machine.qemu_argv(spec, program)
+        log.debug("+ " + " ".join(argv))
         what = (
             f"'{env.name}' ({os.path.basename(program)}, {spec.cpu}, {spec.cpus} CPUs, "
-            f"{spec.mem_mb}M, kernel {kernel.version or kernel.image})"
+            f"{spec.mem_mb}M, kernel {boot.version or boot.image})"
         )
         if interactive:
-            result = _interactive(qemu, what)
+            result = qemu.interactive(argv, what)
         else:
-            result = _command(qemu, what, nonce, options.boot_timeout, env.name)
+            result = qemu.command(argv, what, nonce, options.boot_timeout, env.name)
         if options.persist:
             _persist(env, store, image, files, dirs, work)
     return result
-
-
-def _missing_dirs(env: Env, path: str) -> list[str]:
-    """The directories above ``path`` the root does not have, outermost first."""
-    missing: list[str] = []
-    parent = os.path.dirname(path)
-    while parent != "/" and not resolve_in_root(env.rootfs, parent).is_dir():
-        missing.insert(0, parent)
-        parent = os.path.dirname(parent)
-    return missing
-
-
-def _popen(argv: list[str], **kwargs: object) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(argv, preexec_fn=lambda: set_pdeathsig(), **kwargs)  # type: ignore[call-overload, no-any-return]
-
-
-def _interactive(argv: list[str], what: str) -> VmResult:
-    log.info(
-        f"Booting {what}; the serial console follows "
-        "(exit its shell to power off; Ctrl-A X stops QEMU)"
-    )
-    start = time.monotonic()
-    proc = _popen(argv)
-    try:
-        code = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    if code != 0:
-        raise VmFailed(f"qemu ended with {run.describe_status(code)}", "see its message above")
-    return VmResult(0, 0.0, time.monotonic() - start)
-
-
-def _command(argv: list[str], what: str, nonce: str, boot_timeout: float, name: str) -> VmResult:
-    log.info(f"Booting {what}")
-    console = ConsoleFilter(nonce)
-    start = time.monotonic()
-    booted = 0.0
-    proc = _popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    ended = 0.0
-    errors = b""
-    streams = [proc.stdout.fileno(), proc.stderr.fileno()]
-    try:
-        while streams:
-            now = time.monotonic()
-            if console.status is not None:  # the command ended: QEMU has a minute to stop
-                timeout: float | None = max(0.0, ended + POWER_OFF_GRACE - now)
-            elif console.started:
-                timeout = None  # the command takes as long as it takes
-            else:
-                timeout = max(0.0, start + boot_timeout - now)
-            ready, _, _ = select.select(streams, [], [], timeout)
-            if not ready and console.status is not None:
-                log.warn("the VM did not power off after the command; stopped it")
-                proc.kill()
-                break
-            if not ready:
-                proc.kill()
-                proc.wait()
-                raise VmFailed(
-                    f"the VM did not reach the command within {boot_timeout:.0f} s; "
-                    f"its console ended with: {_last_line(console.boot_tail())}",
-                    "run with --verbose for the whole boot log",
-                )
-            for fd in ready:
-                data = os.read(fd, 65536)
-                if not data:
-                    streams.remove(fd)
-                    continue
-                if fd == proc.stderr.fileno():
-                    errors += data
-                    continue
-                was_started = console.started
-                shown = console.feed(data)
-                if console.started and not was_started:
-                    booted = time.monotonic() - start
-                    log.debug(console.boot_tail(200))
-                    log.info(f"    booted in {booted:.1f}s; running the command")
-                if console.status is not None and not ended:
-                    ended = time.monotonic()
-                if shown:
-                    _write(shown)
-        code = proc.wait()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    _write(console.flush())
-    total = time.monotonic() - start
-    if console.status is None:
-        message = errors.decode("utf-8", "replace").strip().splitlines()
-        if message:
-            reason = f"qemu: {message[-1]}"
-        elif console.started:
-            reason = f"the VM stopped while the command ran ({run.describe_status(code)})"
-        else:
-            log.info(console.boot_tail())
-            reason = f"the VM stopped during boot: {_last_line(console.boot_tail())}"
-            if machine.NO_DISK_SIGN in console.boot_tail(200):
-                raise VmFailed(
-                    "the VM's kernel found no disk (/dev/vda): its initramfs has no driver "
-                    "for the virt board's virtio disk",
-                    f"`armroot vm {name} --install-kernel` adds them and rebuilds it",
-                )
-        raise VmFailed(reason, "run with --verbose for the whole boot log")
-    return VmResult(console.status, booted, total)
-
-
-def _write(data: bytes) -> None:
-    """The command's output to stdout; a reader that went away (`| head`) is not an error
-    of the VM's: the rest is dropped and the command still runs to its end."""
-    if not data:
-        return
-    try:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-def _last_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[-1].strip() if lines else "(nothing)"
 
 
 def _persist(
@@ -418,7 +214,7 @@ def _persist(
     work: Path,
 ) -> None:
     """Put what the VM changed into the env: its disk, less armroot's files, becomes the
-    env's root (copied out, then two renames as `reset` does)."""
+    env's root (copied out, then swapped in as `reset` does)."""
     disk.remove_files(image, list(files), dirs, work)
     fresh = work / "rootfs.new"
     fresh.mkdir()
@@ -426,9 +222,5 @@ def _persist(
     if not os.path.lexists(env.rootfs / "lost+found"):
         with contextlib.suppress(OSError):  # mke2fs made it; kept if e2fsck put files in it
             (fresh / "lost+found").rmdir()
-    store.trash_dir.mkdir(parents=True, exist_ok=True)
-    old = store.trash_dir / f"{env.name}-rootfs.{os.urandom(4).hex()}"
-    os.rename(env.rootfs, old)
-    os.rename(fresh, env.rootfs)
+    store.replace_rootfs(env, fresh)
     log.info(f"    kept the VM's changes in '{env.name}'")
-    safe_remove(old)

@@ -1,4 +1,5 @@
 """Thin ctypes wrappers for the Linux system calls Python 3.11 lacks.
+Light (see :mod:`armroot.session`).
 
 Nothing here imports the rest of armroot.
 """

@@ -232,6 +232,9 @@ def become_root() -> None:
     from armroot import log
 
     who = identity()
+    # Inside, uid 0 is the user, but the password database says uid 0 is root: where the
+    # user's home is (the store's default place) is settled before.
+    os.environ.setdefault("HOME", str(Path.home()))
     problems = blockers(who)
     if problems:
         raise HostError(problems[0].what, problems[0].hint)

@@ -1,4 +1,5 @@
 """Path logic that never lets a root's symlinks reach the host.
+Light (see :mod:`armroot.session`).
 
 A root filesystem is full of absolute symlinks (``etc/resolv.conf -> /run/...``,
 ``usr/bin -> /usr/bin`` in odd roots). Followed on the host they point at the host's files;

@@ -1,4 +1,5 @@
 """Apply mount operations inside a private mount namespace. Runs only in the session's child.
+Light (see :mod:`armroot.session`).
 
 This and :mod:`armroot.sandbox.session` are the only code that calls mount(2) or chroot(2),
 and they only ever run after unshare(CLONE_NEWNS) with the host's mounts made slave, so

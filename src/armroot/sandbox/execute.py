@@ -1,4 +1,5 @@
 """Run a command in a root inside private mount and PID namespaces.
+Light (see :mod:`armroot.session`).
 
 Process tree::
 

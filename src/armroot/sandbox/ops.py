@@ -1,4 +1,5 @@
 """Mount operations as plain data. :mod:`armroot.sandbox.apply` is the one place that acts.
+Light (see :mod:`armroot.session`).
 
 Every ``target`` is a path *inside* the root (absolute, as the root's programs see it); the
 applier resolves it with the root as ``/`` so a root's symlinks never lead to the host.

@@ -6,8 +6,8 @@ what the plan depends on. So :func:`armroot.session.run.run` keeps, per env, the
 plan that comes from the env and the host (:class:`~armroot.session.inputs.EnvInputs`)
 together with a fingerprint of everything that part was made from; a later session that
 finds the fingerprint unchanged plans from the record. A record that does not match what
-made it, or that another user could have written, is not used. Light (see
-:mod:`armroot.session`).
+made it, or that another user could have written, is not used.
+Light (see :mod:`armroot.session`).
 """
 
 from __future__ import annotations
@@ -45,9 +45,10 @@ def usable_for(request: Request) -> bool:
     """Whether the env's part of this request's plan is the one the cache keeps: as the
     host's root (a rootless armroot's store and ids are the user's), with the env's own
     board, not verbose (the native compilers' config says whether to echo), and not a
-    package change (the root is about to change under it)."""
+    package change (the root is about to change under it). ARMROOT_QUICK=0 turns it off."""
     return (
-        privileges.is_host_root()
+        os.environ.get("ARMROOT_QUICK") != "0"
+        and privileges.is_host_root()
         and request.board is None
         and request.exclusive_for is None
         and log.VERBOSITY.get() < log.Verbosity.VERBOSE

@@ -1,4 +1,5 @@
 """Plan a session: which mounts a root needs and what environment the command gets. Pure.
+Light (see :mod:`armroot.session`).
 
 The result is a :class:`~armroot.sandbox.ops.SessionSpec`; :mod:`armroot.sandbox.session`
 carries it out.

@@ -1,4 +1,5 @@
-"""What a session is asked to do: one request, as the CLI or a library caller wrote it."""
+"""What a session is asked to do: one request, as the CLI or a library caller wrote it.
+Light (see :mod:`armroot.session`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Where the store and the cache are, as plain strings (no pathlib: `armroot run`'s quick
-path reads them too). :mod:`armroot.store` owns what is inside."""
+"""Where the store and the cache are, as plain strings; the names of an env's own files.
+:mod:`armroot.store.envs` owns what is inside. Light (see :mod:`armroot.session`)."""
 
 from __future__ import annotations
 

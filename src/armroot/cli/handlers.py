@@ -1,0 +1,201 @@
+"""One handler per verb, named by its entry in :mod:`armroot.cli.table`: the options from
+the parsed arguments, the library call (:mod:`armroot.commands`), the rendering, the exit
+code. Each imports only what its verb needs, so a verb starts quickly."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from armroot import log
+from armroot.cli import render
+
+if TYPE_CHECKING:
+    from argparse import Namespace
+    from types import SimpleNamespace
+
+    Args = Namespace | SimpleNamespace
+    Command = list[str] | None
+
+
+def create(args: Args, command: Command) -> int:
+    from armroot.commands import create as create_cmd
+
+    env = create_cmd.create(
+        create_cmd.CreateOptions(
+            args.name,
+            args.source,
+            args.arch,
+            args.include,
+            args.minimal,
+            args.mirror,
+            args.board,
+            args.sha256,
+            args.no_verify,
+        )
+    )
+    log.info(
+        f"created '{env.name}': {env.meta.os_name or env.meta.source}, "
+        f"{env.meta.arch}, {render.human_size(env.meta.size_bytes)}"
+    )
+    return 0
+
+
+def session(args: Args, command: Command) -> int:
+    """`run` and `shell`."""
+    from armroot.cli.launch import session_verb
+
+    return session_verb(args, command)
+
+
+def install(args: Args, command: Command) -> int:
+    from armroot.commands import packages
+
+    done = packages.install(args.name, tuple(args.packages), args.host_ca)
+    log.info(f"installed with {done.manager}: {', '.join(done.installed)}")
+    return 0
+
+
+def upgrade(args: Args, command: Command) -> int:
+    from armroot.commands import packages
+
+    done = packages.upgrade(args.name, args.host_ca)
+    log.info(f"upgraded '{args.name}' with {done.manager}")
+    return 0
+
+
+def build(args: Args, command: Command) -> int:
+    from pathlib import Path
+
+    from armroot.commands import build as build_cmd
+
+    result = build_cmd.build(
+        build_cmd.BuildOptions(
+            args.name,
+            Path(args.src),
+            Path(args.out) if args.out else None,
+            args.ephemeral,
+            tuple(command or ()),
+            args.host_ca,
+            accel=not args.no_accel,
+        )
+    )
+    for artifact in result.artifacts:
+        print(artifact)
+    log.info(f"built in '{result.env}' ({result.system}); {len(result.artifacts)} artifact(s)")
+    return 0
+
+
+def init(args: Args, command: Command) -> int:
+    from pathlib import Path
+
+    from armroot.commands import build as build_cmd
+
+    path = build_cmd.init(Path(args.dir))
+    log.info(f"wrote {path}")
+    return 0
+
+
+def boards(args: Args, command: Command) -> int:
+    from armroot.rootfs import boards as boards_
+
+    render.boards(boards_.BOARDS, args.json)
+    return 0
+
+
+def snapshot(args: Args, command: Command) -> int:
+    from armroot.commands import snapshot as snapshot_cmd
+
+    snapshot_cmd.snapshot(args.name, args.snapshot)
+    log.info(f"saved '{args.name}' as snapshot '{args.snapshot}'")
+    return 0
+
+
+def reset(args: Args, command: Command) -> int:
+    from armroot.commands import snapshot as snapshot_cmd
+
+    chosen = snapshot_cmd.reset(args.name, args.snapshot)
+    log.info(f"'{args.name}' is back to snapshot '{chosen}'")
+    return 0
+
+
+def images(args: Args, command: Command) -> int:
+    from armroot.commands import images as images_cmd
+
+    render.images(images_cmd.list_images(), args.json)
+    return 0
+
+
+def cache(args: Args, command: Command) -> int:
+    """`cache list` and `cache clean`."""
+    from armroot.commands import images as images_cmd
+
+    if args.action == "clean":
+        freed = images_cmd.cache_clean()
+        log.info(f"removed {render.human_size(freed)} of cached downloads")
+        return 0
+    items, partials = images_cmd.cache_list()
+    render.cache(items, partials, args.json)
+    return 0
+
+
+def export(args: Args, command: Command) -> int:
+    from pathlib import Path
+
+    from armroot.commands import images as images_cmd
+
+    target = images_cmd.export(args.name, Path(args.tar))
+    log.info(f"exported '{args.name}' to {target}")
+    return 0
+
+
+def list_envs(args: Args, command: Command) -> int:
+    """`list`."""
+    from armroot.commands import manage
+
+    render.envs(manage.list_envs(), args.json)
+    return 0
+
+
+def info(args: Args, command: Command) -> int:
+    from armroot.commands import manage
+
+    render.env(manage.info(args.name), args.json)
+    return 0
+
+
+def remove(args: Args, command: Command) -> int:
+    """`rm`."""
+    from armroot.commands import manage
+
+    manage.remove(args.name)
+    log.info(f"removed '{args.name}'")
+    return 0
+
+
+def vm(args: Args, command: Command) -> int:
+    from armroot.commands import vm as vm_cmd
+
+    argv = tuple(command if command is not None else args.command or [])
+    booted = vm_cmd.vm(
+        vm_cmd.VmOptions(
+            args.name,
+            argv,
+            args.mem,
+            args.cpus,
+            args.persist,
+            args.install_kernel,
+            args.host_ca,
+            args.workdir,
+        )
+    )
+    return booted.exit_code
+
+
+def doctor(args: Args, command: Command) -> int:
+    from armroot.commands import doctor as doctor_cmd
+
+    report = doctor_cmd.doctor(
+        apply_fix=args.fix, env=args.https_env, url=args.url or doctor_cmd.HTTPS_URL
+    )
+    render.doctor(report, args.json)
+    return 0 if report.ok else 1
