@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from armroot.errors import HostError
-from armroot.host import binfmt
-from armroot.host import qemu as emulation
+from armroot.host import binfmt, qemu
 from armroot.host.checks import parse_qemu_version
 from armroot.rootfs.arch import ARM64, ARMEL, ARMHF
 
@@ -52,14 +51,14 @@ def test_registration_line_round_trips_through_the_parser() -> None:
 
 def test_unmounted_binfmt_names_doctor_fix(tmp_path: Path) -> None:
     with pytest.raises(HostError) as exc:
-        emulation.qemu_binds(ARM64, tmp_path / "nothing")
+        qemu.qemu_binds(ARM64, tmp_path / "nothing")
     assert "doctor --fix" in exc.value.one_line()
 
 
 def test_missing_handler_names_the_package_and_doctor(tmp_path: Path) -> None:
     directory = _fake_binfmt(tmp_path, {})
     with pytest.raises(HostError) as exc:
-        emulation.qemu_binds(ARM64, directory)
+        qemu.qemu_binds(ARM64, directory)
     line = exc.value.one_line()
     assert "qemu-user-static" in line and "doctor --fix" in line
 
@@ -69,12 +68,12 @@ def test_disabled_handler_is_reported(tmp_path: Path) -> None:
         tmp_path, {"qemu-aarch64": AARCH64_ENTRY.replace("enabled", "disabled")}
     )
     with pytest.raises(HostError, match="disabled"):
-        emulation.qemu_binds(ARM64, directory)
+        qemu.qemu_binds(ARM64, directory)
 
 
 def test_handler_with_f_flag_needs_no_bind(tmp_path: Path) -> None:
     directory = _fake_binfmt(tmp_path, {"qemu-aarch64": AARCH64_ENTRY})
-    assert emulation.qemu_binds(ARM64, directory) == ()
+    assert qemu.qemu_binds(ARM64, directory) == ()
 
 
 def test_handler_without_f_flag_and_missing_interpreter_is_an_error(tmp_path: Path) -> None:
@@ -83,7 +82,7 @@ def test_handler_without_f_flag_and_missing_interpreter_is_an_error(tmp_path: Pa
     )
     directory = _fake_binfmt(tmp_path, {"qemu-aarch64": entry})
     with pytest.raises(HostError, match="does not exist"):
-        emulation.qemu_binds(ARM64, directory)
+        qemu.qemu_binds(ARM64, directory)
 
 
 def test_handler_without_f_flag_and_dynamic_interpreter_is_explained(tmp_path: Path) -> None:
@@ -93,7 +92,7 @@ def test_handler_without_f_flag_and_dynamic_interpreter_is_explained(tmp_path: P
     )
     directory = _fake_binfmt(tmp_path, {"qemu-aarch64": entry})
     with pytest.raises(HostError, match="dynamically linked QEMU"):
-        emulation.qemu_binds(ARM64, directory)
+        qemu.qemu_binds(ARM64, directory)
 
 
 def test_qemu_version_parsing() -> None:

@@ -123,14 +123,14 @@ def _download(version: str, target: Path, failed: Path) -> None:
     work = target.parent / f".cmake-{version}-{os.getpid()}"
     work.mkdir(exist_ok=True)
     try:
-        from armroot.host import programs as run
+        from armroot.host import programs
 
         pip = [sys.executable, "-m", "pip", "download", f"cmake=={version}", "--no-deps"]
         pip += ["--only-binary=:all:", "--platform", "manylinux2014_x86_64"]
         pip += ["--python-version", f"{sys.version_info.major}.{sys.version_info.minor}"]
         pip += ["--retries", "1", "--timeout", "30", "-d", str(work), "-q"]
         with log.step(f"Fetching cmake {version} for x86_64 (once) to run CMake natively"):
-            done = run.run(pip, check=False, capture=True)
+            done = programs.run(pip, check=False, capture=True)
         if done.returncode != 0:
             first = (done.stderr.strip().splitlines() or ["no message"])[-1]
             failed.write_text(first + "\n")

@@ -42,9 +42,9 @@ def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tupl
         "c",
         "/dev/null",
     ]
-    from armroot.host import programs as run  # only when an env's target is first read
+    from armroot.host import programs  # only when an env's target is first read
 
-    done = run.run(argv, check=False, capture=True)
+    done = programs.run(argv, check=False, capture=True)
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no message"])[0]
         raise ValueError(f"the native compiler refuses the root's target flags: {first}")

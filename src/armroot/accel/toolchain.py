@@ -139,10 +139,10 @@ def _build(zig: str, work: Path, name: str, output: str, extra: tuple[str, ...])
     argv = [zig, "cc", *SHIM_FLAGS, *extra, "-o", str(work / output), str(work / name)]
     env = dict(os.environ, ZIG_GLOBAL_CACHE_DIR=str(work / "zig-cache"))
     env["ZIG_LOCAL_CACHE_DIR"] = env["ZIG_GLOBAL_CACHE_DIR"]
-    from armroot.host import programs as run
+    from armroot.host import programs
 
     try:
-        done = run.run(argv, check=False, capture=True, env=env)
+        done = programs.run(argv, check=False, capture=True, env=env)
     except OSError as exc:
         raise Unavailable(f"{zig} cannot run here ({exc.strerror or exc})", ZIG_HINT) from exc
     if done.returncode != 0:

@@ -8,9 +8,7 @@ from typing import NamedTuple
 
 from armroot import __version__, log
 from armroot.errors import SourceError, UsageError
-from armroot.host import privileges
-from armroot.host import programs as run
-from armroot.host import qemu as emulation
+from armroot.host import privileges, programs, qemu
 from armroot.images import debian, diskimage, download, tarball
 from armroot.images import source as sourcemod
 from armroot.images.catalogue import MD5_FILE, SHA256, SHA256_FILE
@@ -119,8 +117,8 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
     plan = None
     if isinstance(src, sourcemod.DebianSource):
         arch = wanted or archmod.ARM64
-        run.require_program("mmdebstrap")
-        emulation.qemu_binds(arch)  # mmdebstrap runs the root's maintainer scripts under QEMU
+        programs.require_program("mmdebstrap")
+        qemu.qemu_binds(arch)  # mmdebstrap runs the root's maintainer scripts under QEMU
         base = () if options.minimal else debian.DEFAULT_INCLUDE
         include = tuple(dict.fromkeys(base + options.include))
         mirror = options.mirror or sourcemod.DEFAULT_MIRROR

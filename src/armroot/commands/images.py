@@ -7,7 +7,7 @@ from pathlib import Path
 
 from armroot import log
 from armroot.errors import UsageError
-from armroot.host import programs as run
+from armroot.host import programs
 from armroot.images import catalogue, download
 from armroot.images.catalogue import Entry
 from armroot.store.envs import Store
@@ -42,7 +42,7 @@ def export(name: str, target: Path, store: Store | None = None) -> Path:
     partial = target.with_name(f".{target.name}.partial")
     with store.session_lock(env), log.step(f"Packing '{name}' into {target.name}"):
         try:
-            run.run(
+            programs.run(
                 [
                     "tar",
                     "--numeric-owner",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
 from dataclasses import dataclass
 
+from armroot.store import lock as envlock
 from armroot.store.envs import Env, EnvMeta, Store
 
 
@@ -16,22 +16,8 @@ class EnvStatus:
     in_use: bool
 
 
-def _in_use(env: Env) -> bool:
-    try:
-        fd = os.open(env.lock_path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
-
-
 def status(env: Env) -> EnvStatus:
-    return EnvStatus(env.meta, str(env.path), _in_use(env))
+    return EnvStatus(env.meta, str(env.path), envlock.in_use(str(env.path)))
 
 
 def list_envs(store: Store | None = None) -> list[EnvStatus]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from armroot import log
 from armroot.errors import EnvExists, EnvNotFound
-from armroot.host import programs as run
+from armroot.host import programs
 from armroot.store.envs import Env, Store, safe_remove
 from armroot.store.names import check_name
 
@@ -21,7 +21,9 @@ def _copy(source: Path, target: Path) -> None:
     if partial.exists():
         safe_remove(partial)
     try:
-        run.run(["cp", "-a", "--reflink=auto", "--no-target-directory", str(source), str(partial)])
+        programs.run(
+            ["cp", "-a", "--reflink=auto", "--no-target-directory", str(source), str(partial)]
+        )
     except BaseException:
         if partial.exists():
             safe_remove(partial)

@@ -15,8 +15,7 @@ from typing import NamedTuple
 from armroot import log
 from armroot.errors import ExternalCommandError, HostError, UsageError
 from armroot.host import packages as hostpkg
-from armroot.host import privileges
-from armroot.host import programs as run
+from armroot.host import privileges, programs
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.session.inputs import host_ca_bundle
@@ -101,7 +100,7 @@ def prepare(options: VmOptions, store: Store) -> tuple[Env, machine.VmSpec, str]
     arch = archmod.by_name(env.meta.arch)
     program = machine.qemu_program(arch)
     try:
-        program_path = run.require_program(program)
+        program_path = programs.require_program(program)
     except HostError:
         raise HostError(
             f"`{program}` was not found on this machine: `armroot vm` boots the env with it",

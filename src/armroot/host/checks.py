@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from armroot.errors import HostError
-from armroot.host import binfmt, userns
+from armroot.host import binfmt, programs, qemu, userns
 from armroot.host import packages as hostpkg
-from armroot.host import programs as run
-from armroot.host import qemu as emulation
 from armroot.host import syscalls as sc
 from armroot.rootfs import arch as archmod
 
@@ -28,7 +26,7 @@ def qemu_version(arch: archmod.Arch) -> tuple[int, int, int] | None:
     program = shutil.which(arch.qemu_static)
     if program is None:
         return None
-    proc = run.run([program, "--version"], capture=True, check=False)
+    proc = programs.run([program, "--version"], capture=True, check=False)
     return parse_qemu_version(proc.stdout)
 
 
@@ -72,7 +70,7 @@ def _check_binfmt(directory: Path) -> list[Check]:
         seen.add(arch.qemu)
         label = f"qemu-{arch.qemu} handler"
         try:
-            binds = emulation.qemu_binds(arch, directory)
+            binds = qemu.qemu_binds(arch, directory)
         except HostError as exc:
             checks.append(Check(label, "fail", exc.message, exc.hint))
             continue
@@ -95,10 +93,10 @@ def _check_binfmt(directory: Path) -> list[Check]:
 
 def _check_qemu() -> list[Check]:
     checks: list[Check] = []
-    for qemu in archmod.QEMU_TARGETS:
-        arch = archmod.ARM64 if qemu == "aarch64" else archmod.ARMHF
+    for target in archmod.QEMU_TARGETS:
+        arch = archmod.ARM64 if target == "aarch64" else archmod.ARMHF
         version = qemu_version(arch)
-        name = f"qemu-{qemu}-static"
+        name = f"qemu-{target}-static"
         if version is None:
             checks.append(
                 Check(name, "fail", "not installed", hostpkg.QEMU_USER_STATIC.install_hint())
@@ -175,7 +173,7 @@ def _namespace_probe() -> str | None:
     program = shutil.which("unshare")
     if program is None or os.geteuid() == 0:
         return None
-    proc = run.run([program, "--user", "--map-root-user", "true"], capture=True, check=False)
+    proc = programs.run([program, "--user", "--map-root-user", "true"], capture=True, check=False)
     if proc.returncode == 0:
         return None
     return (proc.stderr.strip().splitlines() or ["failed"])[-1]
@@ -247,7 +245,7 @@ def fix(directory: Path = binfmt.BINFMT_DIR) -> list[str]:
             good = (
                 handler.enabled
                 and handler.fix_binary
-                and emulation.interpreter_is_static(handler.interpreter)
+                and qemu.interpreter_is_static(handler.interpreter)
             )
             if good:
                 continue

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from armroot import log
-from armroot.host import privileges
-from armroot.host import programs as run
+from armroot.host import privileges, programs
 from armroot.rootfs.arch import Arch
 
 DEFAULT_INCLUDE = ("build-essential", "cmake", "ca-certificates")
@@ -47,4 +46,4 @@ def bootstrap(plan: DebianBootstrap, target: Path) -> None:
         else:
             log.debug(line)
 
-    run.run(plan.argv(target), on_line=show)
+    programs.run(plan.argv(target), on_line=show)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from armroot import log
 from armroot.errors import HostError, SourceError
-from armroot.host import programs as run
+from armroot.host import programs
 from armroot.images import partitions
 from armroot.images.partitions import Partition
 from armroot.rootfs.paths import resolve_in_root
@@ -138,11 +138,11 @@ def copy_filesystem(
         f"{{ echo 'fuse2fs could not mount {what}' >&2; exit {NOT_MOUNTED}; }}; "
         f"exec cp -a {mnt}/. {shlex.quote(str(target))}/"
     )
-    run.require_program("fuse2fs")  # /dev/fuse was checked by the caller
+    programs.require_program("fuse2fs")  # /dev/fuse was checked by the caller
     lines: list[str] = []
     with log.step(f"Copying {what}"):
         argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork"]
-        proc = run.run(
+        proc = programs.run(
             [*argv, "--kill-child", "sh", "-c", script],
             check=False,
             on_line=lines.append,
@@ -152,7 +152,7 @@ def copy_filesystem(
     if proc.returncode == NOT_MOUNTED or (proc.returncode != 0 and (problems or not skipped)):
         raise SourceError(
             f"copying {what} of {image.name} failed: "
-            + (problems[0] if problems else run.describe_status(proc.returncode)),
+            + (problems[0] if problems else programs.describe_status(proc.returncode)),
             "check that the image is whole (its checksum) and that fuse2fs works here",
         )
     if skipped:
@@ -176,11 +176,11 @@ def boot_dir(rootfs: Path) -> str:
 
 
 def _copy_fat(image: Path, boot: Partition, target: Path) -> None:
-    run.require_program("mcopy")
+    programs.require_program("mcopy")
     target.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
     source = f"{image}@@{boot.start}"
-    listing = run.run(["mdir", "-b", "-i", source, "::/"], capture=True, env=env)
+    listing = programs.run(["mdir", "-b", "-i", source, "::/"], capture=True, env=env)
     names = [line.strip() for line in listing.stdout.splitlines() if line.strip()]
     if names:
-        run.run(["mcopy", "-s", "-p", "-n", "-i", source, *names, str(target)], env=env)
+        programs.run(["mcopy", "-s", "-p", "-n", "-i", source, *names, str(target)], env=env)

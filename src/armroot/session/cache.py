@@ -22,7 +22,7 @@ from armroot.host import privileges
 from armroot.rootfs.paths import resolve_in_root_str
 from armroot.sandbox.ops import Bind, from_plain, to_plain
 from armroot.session.inputs import EnvInputs
-from armroot.store import home as locations
+from armroot.store import home as store_home
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def base_fingerprint(env_dir: str, root: str) -> tuple[object, ...]:
         _code(),
         tuple(os.environ.get(var) for var in ENVIRON),
         _binfmt(),
-        _signature(os.path.join(env_dir, locations.META_FILE)),
+        _signature(os.path.join(env_dir, store_home.META_FILE)),
         tuple(inside),
         tuple(files),
     )

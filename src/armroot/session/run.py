@@ -44,7 +44,7 @@ def run(request: Request) -> Result:
     check_name(request.name)
     if privileges.is_host_root():
         privileges.require_sys_admin()
-    env_dir = os.path.join(home.store_home(privileges.is_host_root()), "envs", request.name)
+    env_dir = home.env_dir(request.name, privileges.is_host_root())
     try:
         fd = envlock.open_lock(env_dir, create=False)
     except OSError:
@@ -76,7 +76,7 @@ def run(request: Request) -> Result:
 def shell(request: Request) -> Result:
     """A login shell in the env (the request's argv is replaced)."""
     check_name(request.name)
-    root = os.path.join(home.store_home(privileges.is_host_root()), "envs", request.name, "rootfs")
+    root = os.path.join(home.env_dir(request.name, privileges.is_host_root()), home.ROOTFS_DIR)
     return run(request._replace(argv=shell_argv(root)))
 
 

@@ -26,12 +26,12 @@ from armroot import log
 from armroot.errors import ArmrootError, EnvBusy, EnvExists, EnvNotFound, HostError, UsageError
 from armroot.host import mountinfo, privileges
 from armroot.host.syscalls import link_fd
-from armroot.store import home as locations
+from armroot.store import home as store_home
 from armroot.store import lock as envlock
 from armroot.store.names import check_name
 
-META_FILE = locations.META_FILE
-LOCK_FILE = locations.LOCK_FILE
+META_FILE = store_home.META_FILE
+LOCK_FILE = store_home.LOCK_FILE
 ABANDONED_AFTER = 600.0  # seconds
 
 
@@ -43,15 +43,15 @@ def _is_root() -> bool:
 
 def home() -> Path:
     """The store's root directory, canonical (a symlinked store resolves to its target)."""
-    return Path(locations.store_home(_is_root()))
+    return Path(store_home.store_home(_is_root()))
 
 
 def cache_home() -> Path:
     """Where downloads and other re-creatable files are kept."""
-    return Path(locations.cache_home(_is_root()))
+    return Path(store_home.cache_home(_is_root()))
 
 
-STORE_PARTS = ("envs", "staging", "trash", "cache")
+STORE_PARTS = (store_home.ENVS_DIR, "staging", "trash", "cache")
 
 
 def check_home(root: Path) -> None:
@@ -113,7 +113,7 @@ class Env(NamedTuple):
 
     @property
     def rootfs(self) -> Path:
-        return self.path / "rootfs"
+        return self.path / store_home.ROOTFS_DIR
 
     @property
     def lock_path(self) -> Path:
@@ -128,7 +128,7 @@ class Store:
 
     @property
     def envs_dir(self) -> Path:
-        return self.root / "envs"
+        return self.root / store_home.ENVS_DIR
 
     @property
     def staging_dir(self) -> Path:

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import os
 
+ENVS_DIR = "envs"  # envs/NAME/ under the store's home
+ROOTFS_DIR = "rootfs"  # the env's root filesystem
 META_FILE = "armroot.json"
 LOCK_FILE = "lock"
+
+
+def env_dir(name: str, is_root: bool) -> str:
+    """Where the env ``name`` lives (whether or not it exists)."""
+    return os.path.join(store_home(is_root), ENVS_DIR, name)
 
 
 def store_home(is_root: bool) -> str:

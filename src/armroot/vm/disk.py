@@ -9,7 +9,7 @@ from pathlib import Path
 
 from armroot import log
 from armroot.errors import ExternalCommandError
-from armroot.host import programs as run
+from armroot.host import programs
 from armroot.images import diskimage
 from armroot.store.envs import dir_size
 
@@ -49,7 +49,7 @@ def make_image(rootfs: Path, image: Path) -> None:
     size = used + HEADROOM
     inodes = max(MIN_INODES, 2 * count_inodes(rootfs))
     with log.step(f"Making the VM's disk ({used / 2**20:.0f} MiB used, {size / 2**30:.1f} GiB)"):
-        run.run(
+        programs.run(
             [
                 "mke2fs",
                 "-q",
@@ -72,7 +72,7 @@ def make_image(rootfs: Path, image: Path) -> None:
 def _debugfs(image: Path, commands: list[str], work: Path) -> str:
     script = work / "debugfs.cmds"
     script.write_text("\n".join(commands) + "\n")
-    proc = run.run(
+    proc = programs.run(
         ["debugfs", "-w", "-f", script.name, str(image)], capture=True, cwd=work, check=True
     )
     return (proc.stdout or "") + (proc.stderr or "")
@@ -112,11 +112,11 @@ def copy_back(image: Path, target: Path, work: Path, devices: bool) -> None:
     """The image's files into the empty directory ``target`` (fuse2fs in a private
     namespace + cp -a, as for disk images). e2fsck first: a VM that was stopped rather
     than powered off leaves a journal to replay."""
-    proc = run.run(["e2fsck", "-f", "-p", str(image)], capture=True, check=False)
+    proc = programs.run(["e2fsck", "-f", "-p", str(image)], capture=True, check=False)
     if proc.returncode >= 4:
         raise ExternalCommandError(
             "the VM's disk has errors e2fsck could not fix "
-            f"({run.describe_status(proc.returncode)}): nothing was kept",
+            f"({programs.describe_status(proc.returncode)}): nothing was kept",
             "the env is as it was before the VM; run the VM again",
         )
     diskimage.copy_filesystem(image, 0, target, work, devices, "the VM disk")

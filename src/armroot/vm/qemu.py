@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from armroot import log
 from armroot.errors import ArmrootError
-from armroot.host import programs as run
+from armroot.host import programs
 from armroot.host.syscalls import set_pdeathsig
 from armroot.vm import machine
 from armroot.vm.console import ConsoleFilter
@@ -51,7 +51,7 @@ def interactive(argv: list[str], what: str) -> VmResult:
         proc.wait()
         raise
     if code != 0:
-        raise VmFailed(f"qemu ended with {run.describe_status(code)}", "see its message above")
+        raise VmFailed(f"qemu ended with {programs.describe_status(code)}", "see its message above")
     return VmResult(0, 0.0, time.monotonic() - start)
 
 
@@ -125,7 +125,7 @@ def _failure(console: ConsoleFilter, errors: bytes, code: int, name: str) -> VmF
     if message:
         reason = f"qemu: {message[-1]}"
     elif console.started:
-        reason = f"the VM stopped while the command ran ({run.describe_status(code)})"
+        reason = f"the VM stopped while the command ran ({programs.describe_status(code)})"
     else:
         log.info(console.boot_tail())
         reason = f"the VM stopped during boot: {_last_line(console.boot_tail())}"
