@@ -55,8 +55,7 @@ def run(request: Request) -> Result:
         if cache.usable_for(request) and envlock.try_shared(fd):
             inputs = cache.load(env_dir, request.accel)
             if inputs is None:
-                os.close(fd)  # planning below may run sessions of its own (the gcc probe)
-                fd = envlock.open_lock(env_dir, create=False)
+                envlock.release(fd)  # planning below may run sessions of its own (gcc's probe)
         if inputs is None:
             from armroot.session import planning
 

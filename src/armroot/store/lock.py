@@ -25,6 +25,11 @@ def try_shared(fd: int) -> bool:
     return True
 
 
+def release(fd: int) -> None:
+    """Let go of the lock (the fd stays open)."""
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 def shared(fd: int, name: str, env_dir: str) -> None:
     """Take the lock shared, waiting (and saying so) while a change holds it; the env must
     still be there afterwards."""
