@@ -134,6 +134,45 @@ def cached_vm_tarball(arch: str, base: Path, scratch: Path) -> Path:
     )
 
 
+# (uid, gid, permission bits with the set-id bits) of a path in a root.
+_OWNERS: dict[Path, dict[str, tuple[int, int, int]]] = {}
+
+
+def tarball_owners(tarball: Path) -> dict[str, tuple[int, int, int]]:
+    """(uid, gid, mode & 0o7777) of every regular file and directory in ``tarball``, by its
+    path relative to the top ("." for the top): what the root says, so that tests compare an
+    env with the root it was made from, not with what one bootstrap happened to produce."""
+    import tarfile  # here: the module's imports are edited elsewhere
+
+    if tarball not in _OWNERS:
+        found: dict[str, tuple[int, int, int]] = {}
+        with tarfile.open(tarball) as tar:
+            for member in tar:
+                if member.isfile() or member.isdir():
+                    found[os.path.normpath(member.name)] = (
+                        member.uid,
+                        member.gid,
+                        member.mode & 0o7777,
+                    )
+        _OWNERS[tarball] = found
+    return _OWNERS[tarball]
+
+
+def telling_owners(
+    owners: dict[str, tuple[int, int, int]],
+) -> tuple[dict[str, tuple[int, int, int]], dict[str, tuple[int, int, int]]]:
+    """The paths of a root that tell an owner mapping apart: (special, plain). Special: each
+    path not owned by root:root or with a set-id bit (every Debian root has some: root:shadow
+    unix_chkpwd, root:mail /var/mail); plain: the top and the root-owned directories holding
+    them. Fails if the root has no path of either kind."""
+    special = {p: o for p, o in owners.items() if o[0] or o[1] or o[2] & 0o6000}
+    assert any(o[0] or o[1] for o in special.values()), "no path with a non-root owner"
+    holders = {os.path.dirname(p) or "." for p in special} | {"."}
+    plain = {p: owners[p] for p in sorted(holders) if p in owners and owners[p][:2] == (0, 0)}
+    assert plain, "no root-owned directory above them"
+    return special, plain
+
+
 @dataclass(frozen=True)
 class ArmEnv:
     home: Path

@@ -74,12 +74,19 @@ def _fmt_project(tmp_path: Path, env: ArmEnv) -> Path:
     return src
 
 
-def _build_dir(env: ArmEnv, emulated: bool) -> Path:
-    dirs = [
+def _configured_from(env: ArmEnv, src: Path) -> list[Path]:
+    """The env's build directories CMake configured from ``src`` (the env is shared: other
+    tests, run before or after this one, leave builds of their own there)."""
+    return [
         d
         for d in (env.home / "envs" / env.name / "builds").iterdir()
-        if d.name.startswith("fmt-") and d.name.endswith("-emulated") == emulated
+        if (d / "CMakeCache.txt").is_file()
+        and f"CMAKE_HOME_DIRECTORY:INTERNAL={src}\n" in (d / "CMakeCache.txt").read_text()
     ]
+
+
+def _build_dir(env: ArmEnv, src: Path, emulated: bool) -> Path:
+    dirs = [d for d in _configured_from(env, src) if d.name.endswith("-emulated") == emulated]
     assert len(dirs) == 1, dirs
     return dirs[0]
 
@@ -100,7 +107,7 @@ def test_fmt_tests_pass_built_natively_and_emulated_with_the_same_target(
             home=env.home, timeout=3000,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        build_dir = _build_dir(env, emulated=mode == "no-accel")
+        build_dir = _build_dir(env, src, emulated=mode == "no-accel")
         log = (build_dir / "armroot-build.log").read_text()
         assert f"100% tests passed, 0 tests failed out of {len(FMT_TESTS)}" in log, log[-3000:]
         # The compiler the build recorded: the native clang, or the root's own gcc.
@@ -238,10 +245,7 @@ def test_native_cmake_gives_what_the_roots_emulated_cmake_gives(
             home=env.home, env={"ARMROOT_NATIVE_CMAKE": native}, timeout=1800,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        build_dir = next(
-            d for d in (env.home / "envs" / env.name / "builds").iterdir()
-            if str(src) in (d / "CMakeCache.txt").read_text()
-        )  # fmt: skip
+        [build_dir] = _configured_from(env, src)
         built[native] = (build_dir, src)
     (n_dir, n_src), (e_dir, e_src) = built["1"], built["0"]
     native_cache, emulated_cache = _cache_entries(n_dir, n_src), _cache_entries(e_dir, e_src)

@@ -275,16 +275,21 @@ def test_with_shared_propagation_nothing_a_session_mounts_reaches_a_peer(
     Had the session not made its / a slave, its /proc and /dev mounts would show up in the
     peer's mountinfo."""
     peer_info = tmp_path / "peer-mountinfo"
+    mark = tmp_path / "mark"
+    mark.mkdir()
+    up = shlex.quote(str(mark / "up"))
     rootfs = faults_arm64.home / "envs" / faults_arm64.name / "rootfs"
+    # The peer is read once the session's command runs (its mounts all made), however long
+    # starting it takes on a busy machine: read before, it would show nothing either way.
     script = f"""
         mount --make-rshared /
-        unshare --mount --propagation unchanged sleep 60 &
+        unshare --mount --propagation unchanged sleep 600 &
         peer=$!
         sleep 1
         ARMROOT_HOME={shlex.quote(str(faults_arm64.home))} {ARMROOT} run {faults_arm64.name} \\
-            --no-accel -- sh -c 'sleep 2' &
+            --no-accel --bind {shlex.quote(str(mark))}:/mark -- sh -c 'touch /mark/up; sleep 5' &
         session=$!
-        sleep 1.5
+        while [ ! -e {up} ] && kill -0 $session 2>/dev/null; do sleep 0.1; done
         cat /proc/$peer/mountinfo > {shlex.quote(str(peer_info))}
         wait $session; status=$?
         kill $peer; wait $peer
@@ -292,6 +297,7 @@ def test_with_shared_propagation_nothing_a_session_mounts_reaches_a_peer(
     """
     proc = in_private_namespace(script)
     assert proc.returncode == 0, proc.stderr
+    assert (mark / "up").exists()
     seen = peer_info.read_text()
     assert seen and str(rootfs) not in seen
 

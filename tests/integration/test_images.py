@@ -118,9 +118,6 @@ def test_download_resumes_after_the_connection_drops(
 def test_checksum_mismatch_is_refused_and_nothing_is_kept(
     home: Path, server: LocalServer, tmp_path: Path, fixtures: ImageFixtures
 ) -> None:
-    wrong = fixtures.folder / "wrong.sha256"
-    if not wrong.exists():
-        wrong.write_text("0" * 64 + f"  {fixtures.image_xz.name}\n")
     cache = tmp_path / "cache"
     proc = armroot(
         "create",

@@ -180,6 +180,36 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> str:
     return proc.stdout
 
 
+def _on_host(who: User, uid: int, gid: int) -> tuple[int, int]:
+    """The host ids of an owner inside the user's namespace: inner 0 is the user, inner n > 0
+    the n-th id of the user's subordinate range (uids and gids alike)."""
+    subgid = userns.parse_subids(Path("/etc/subgid").read_text(), who.name, who.uid)
+    assert who.sub is not None and subgid is not None
+    return (
+        who.uid if uid == 0 else who.sub.start + uid - 1,
+        who.gid if gid == 0 else subgid.start + gid - 1,
+    )
+
+
+def _host_owner(path: Path) -> tuple[int, int]:
+    info = path.lstat()
+    return info.st_uid, info.st_gid
+
+
+def _owners_of(
+    tarball: Path, prune: tuple[str, ...] = ()
+) -> tuple[dict[str, tuple[int, int, int]], dict[str, tuple[int, int, int]]]:
+    """The (special, plain) paths of the root in ``tarball`` (conftest.telling_owners), with
+    what is below ``prune`` left out."""
+    from tests.integration.conftest import tarball_owners, telling_owners
+
+    owners = tarball_owners(tarball)
+    kept = {
+        p: o for p, o in owners.items() if not any(p == c or p.startswith(c + "/") for c in prune)
+    }
+    return telling_owners(kept)
+
+
 def _owned_by_subids(top: Path, sub: IdRange, skip: Path | None = None) -> list[Path]:
     found: list[Path] = []
     ids = range(sub.start, sub.start + sub.size)
@@ -281,27 +311,36 @@ def hf(user: User, user_armroot: Path, armhf_tarball: Path) -> str:
 
 
 def test_a_tarball_env_is_owned_by_the_user_and_its_subordinate_ids(
-    user: User, user_armroot: Path, hf: str
+    user: User, user_armroot: Path, hf: str, armhf_tarball: Path
 ) -> None:
-    assert user.sub is not None
+    """The owners the root's tarball gives (not what one bootstrap happened to make): on the
+    host each is the user (inner 0) or its subordinate id (inner n), inside the same again."""
     rootfs = user.store / "envs" / hf / "rootfs"
-    assert rootfs.stat().st_uid == user.uid  # inner root is the user
-    partial = rootfs / "var/cache/apt/archives/partial"  # _apt (42) inside
-    assert partial.stat().st_uid == user.sub.start + 41
-    inside = _ok(
-        as_user(
-            user,
-            user_armroot,
-            "run",
-            hf,
-            "--",
-            "sh",
-            "-c",
-            "id -u; uname -m; stat -c %u /var/cache/apt/archives/partial; ls -l /dev/null",
-        )
-    ).splitlines()
-    assert inside[:3] == ["0", "armv7l", "42"]
-    assert inside[3].startswith("crw-rw-rw-")  # the host's node, bound
+    special, plain = _owners_of(armhf_tarball)
+    sample = {**plain, **special}  # "." (the top), root:shadow unix_chkpwd, root:mail /var/mail
+    expected = {path: _on_host(user, uid, gid) for path, (uid, gid, _) in sample.items()}
+    assert {path: _host_owner(rootfs / path) for path in sample} == expected
+    # An inner uid and gid > 0 whatever the root holds: nobody's, given inside.
+    probe = "/root/.armroot-owner-probe"
+    script = (
+        "id -u; uname -m; ls -l /dev/null; "
+        f"touch {probe} && chown nobody:nogroup {probe} && stat -c '%u %g' {probe}; "
+        'stat -c "%u %g" "$@"'
+    )
+    paths = ["/" + path for path in sample]
+    try:
+        inside = _ok(
+            as_user(user, user_armroot, "run", hf, "--", "sh", "-c", script, "sh", *paths)
+        ).splitlines()
+        probed = _host_owner(rootfs / probe.lstrip("/"))
+    finally:
+        (rootfs / probe.lstrip("/")).unlink(missing_ok=True)
+    assert inside[:2] == ["0", "armv7l"]
+    assert inside[2].startswith("crw-rw-rw-")  # the host's node, bound
+    nobody, nogroup = map(int, inside[3].split())
+    assert nobody > 0 and nogroup > 0
+    assert probed == _on_host(user, nobody, nogroup)
+    assert inside[4:] == [f"{uid} {gid}" for uid, gid, _ in sample.values()]
 
 
 def test_shell_as_the_user(user: User, user_armroot: Path, hf: str) -> None:
@@ -437,12 +476,15 @@ def test_a_disk_image_is_read_in_the_users_namespace(
     rootfs = user.store / "envs/img/rootfs"
     assert rootfs.stat().st_uid == user.uid
     assert (rootfs / "boot/firmware/config.txt").is_file()  # the FAT partition, copied
-    assert user.sub is not None
-    chkpwd = (rootfs / "usr/sbin/unix_chkpwd").stat()  # root:shadow (42) 2755 in Debian
-    subgid = userns.parse_subids(Path("/etc/subgid").read_text(), user.name, user.gid)
-    assert subgid is not None
-    assert (chkpwd.st_uid, chkpwd.st_gid) == (user.uid, subgid.start + 41)
-    assert chkpwd.st_mode & 0o7777 == 0o2755
+    # Owners and set-id bits as the root the image was made from has them (root:shadow 2755
+    # unix_chkpwd, say), mapped onto the user's ids.
+    from tests.integration.images_fixtures import PRUNE
+
+    special, plain = _owners_of(armhf_tarball, prune=PRUNE)
+    for path, (uid, gid, _) in {**plain, **special}.items():
+        assert _host_owner(rootfs / path) == _on_host(user, uid, gid), path
+    for path, (_, _, mode) in special.items():
+        assert (rootfs / path).lstat().st_mode & 0o7777 == mode, path
     assert _ok(as_user(user, user_armroot, "run", "img", "--", "uname", "-m")).strip() == "armv7l"
     _ok(as_user(user, user_armroot, "rm", "img"))
 
@@ -455,28 +497,32 @@ def test_vm_as_the_user(
     owners; --persist brings the VM's files back owned by the user's ids."""
     tarball = cached_vm_tarball("arm64", arm64_tarball, tmp_path)
     _ok(as_user(user, user_armroot, "create", "vmu", "--from", str(tarball)))
-    script = (
-        "id -u; stat -c '%u %g %a' /usr/sbin/unix_chkpwd /var/cache/apt/archives/partial; "
-        "echo hi >/root/from-vm"
-    )
-    booted = as_user(user, user_armroot, "vm", "vmu", "--", "sh", "-c", script)
-    assert _ok(booted).splitlines() == ["0", "0 42 2755", "42 0 700"], booted.stderr
+    # What the VM must see: the owners and modes the root's tarball gives.
+    special, plain = _owners_of(tarball)
+    sample = {**plain, **special}
+    script = 'id -u; stat -c "%u %g %a" "$@"; echo hi >/root/from-vm'
+    argv = ("--", "sh", "-c", script, "sh", *("/" + path for path in sample))
+    booted = as_user(user, user_armroot, "vm", "vmu", *argv)
+    seen = _ok(booted).splitlines()
+    assert seen[0] == "0", booted.stderr
+    for line, (path, (uid, gid, mode)) in zip(seen[1:], sample.items(), strict=True):
+        fields = line.split()
+        assert fields[:2] == [str(uid), str(gid)], (path, line)
+        assert path not in special or fields[2] == f"{mode:o}", (path, line)
     rootfs = user.store / "envs/vmu/rootfs"
     assert not (rootfs / "root/from-vm").exists()
     fuse = scratch / "vm-fuse"
     fuse.mkdir()
     before = HostState.now()
     kept = as_user(
-        user, user_armroot, "vm", "vmu", "--persist", "--", "sh", "-c", script,
-        wrap=(*FUSE_WRAP, str(fuse)),
-    )  # fmt: skip
+        user, user_armroot, "vm", "vmu", "--persist", *argv, wrap=(*FUSE_WRAP, str(fuse))
+    )
     _ok(kept)
     assert HostState.now() == before
     assert (rootfs / "root/from-vm").read_text() == "hi\n"
     assert (rootfs / "root/from-vm").stat().st_uid == user.uid  # root inside
-    subgid = userns.parse_subids(Path("/etc/subgid").read_text(), user.name, user.gid)
-    assert subgid is not None
-    assert (rootfs / "usr/sbin/unix_chkpwd").stat().st_gid == subgid.start + 41  # shadow
+    for path, (uid, gid, _) in sample.items():
+        assert _host_owner(rootfs / path) == _on_host(user, uid, gid), path
     _ok(as_user(user, user_armroot, "rm", "vmu"))
 
 
@@ -495,23 +541,28 @@ def test_debian_with_mmdebstrap_unshare_mode(user: User, user_armroot: Path) -> 
         "--minimal",
     )
     assert "Bootstrapping Debian trixie arm64" in _ok(made) + made.stderr
-    assert user.sub is not None
     rootfs = user.store / "envs/deb/rootfs"
     assert rootfs.stat().st_uid == user.uid
-    assert (rootfs / "var/cache/apt/archives/partial").stat().st_uid == user.sub.start + 41
-    out = _ok(
-        as_user(
-            user,
-            user_armroot,
-            "run",
-            "deb",
-            "--",
-            "sh",
-            "-c",
-            "uname -m; stat -c %U /var/cache/apt/archives/partial",
-        )
+    # The owners the bootstrap gave, as the root sees them: the top, and each file or
+    # directory not root:root (root:shadow unix_chkpwd, say); mount points left out (the
+    # session's, and files bound from the host).
+    script = (
+        "uname -m; echo ---; cut -d' ' -f5 /proc/self/mountinfo; echo ---; "
+        "stat -c '%u %g %n' /; "
+        "find / -xdev \\( -type f -o -type d \\) \\( ! -uid 0 -o ! -gid 0 \\) -printf '%U %G %p\\n'"
     )
-    assert out.split() == ["aarch64", "_apt"]
+    out = _ok(as_user(user, user_armroot, "run", "deb", "--", "sh", "-c", script))
+    machine, mounts, listed = out.split("---\n")
+    assert machine == "aarch64\n"
+    mounted = set(mounts.split()) - {"/"}
+    owners: dict[str, tuple[int, int]] = {}
+    for line in listed.splitlines():
+        inner_uid, inner_gid, path = line.split(" ", 2)
+        if not any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounted):
+            owners[path] = (int(inner_uid), int(inner_gid))
+    assert "/" in owners and any(o != (0, 0) for o in owners.values()), listed
+    for path, (uid, gid) in owners.items():
+        assert _host_owner(rootfs / path.lstrip("/")) == _on_host(user, uid, gid), path
     _ok(as_user(user, user_armroot, "rm", "deb"))
     assert not (user.store / "envs/deb").exists()
 
