@@ -41,7 +41,8 @@ from typing import NamedTuple
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from armroot.errors import ArmrootError
-from armroot.store.envs import Store, safe_remove
+from armroot.store.envs import Store
+from armroot.store.tree import safe_remove
 from tests.integration.workloads import (
     FMT_GTEST_FROM_SOURCES,
     FMT_GTEST_FROM_SOURCES_PACKAGES,

@@ -27,7 +27,7 @@ import pytest
 
 from armroot.host import userns
 from armroot.host.userns import IdRange
-from armroot.store.envs import safe_remove
+from armroot.store.tree import safe_remove
 from tests.helpers import (
     REPO,
     HostState,

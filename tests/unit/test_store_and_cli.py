@@ -8,8 +8,9 @@ import pytest
 from armroot.cli.parser import build_parser
 from armroot.cli.plain import split_command as _split_command
 from armroot.errors import EnvBusy, EnvExists, EnvNotFound, UsageError
-from armroot.store.envs import EnvMeta, Store, home, safe_remove
+from armroot.store.envs import EnvMeta, Store, home
 from armroot.store.names import check_name
+from armroot.store.tree import safe_remove
 
 
 def test_names_are_checked() -> None:

@@ -17,8 +17,9 @@ from armroot.rootfs import boards
 from armroot.rootfs.arch import Arch, CpuLevel, Emulation
 from armroot.rootfs.boards import Board
 from armroot.rootfs.info import RootInfo, inspect
-from armroot.store.envs import Env, EnvMeta, Store, dir_size, safe_remove
+from armroot.store.envs import Env, EnvMeta, Store
 from armroot.store.names import check_name
+from armroot.store.tree import dir_size, safe_remove
 
 
 class CreateOptions(NamedTuple):

@@ -8,8 +8,9 @@ from pathlib import Path
 from armroot import log
 from armroot.errors import EnvExists, EnvNotFound
 from armroot.host import programs
-from armroot.store.envs import Env, Store, safe_remove
+from armroot.store.envs import Env, Store
 from armroot.store.names import check_name
+from armroot.store.tree import safe_remove
 
 
 def _snapshots(env: Env) -> Path:

@@ -25,7 +25,8 @@ from typing import NamedTuple, cast
 
 from armroot import log
 from armroot.errors import SourceError
-from armroot.store.envs import cache_home, safe_remove
+from armroot.store.envs import cache_home
+from armroot.store.tree import safe_remove
 
 CHUNK = 1 << 20
 TIMEOUT = 60

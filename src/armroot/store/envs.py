@@ -16,19 +16,19 @@ import contextlib
 import fcntl
 import json
 import os
-import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 from armroot import log
-from armroot.errors import ArmrootError, EnvBusy, EnvExists, EnvNotFound, HostError, UsageError
-from armroot.host import mountinfo, privileges
+from armroot.errors import ArmrootError, EnvExists, EnvNotFound, HostError, UsageError
+from armroot.host import privileges
 from armroot.host.syscalls import link_fd
 from armroot.store import home as store_home
 from armroot.store import lock as envlock
 from armroot.store.names import check_name
+from armroot.store.tree import refuse_mounts, safe_remove
 
 META_FILE = store_home.META_FILE
 LOCK_FILE = store_home.LOCK_FILE
@@ -280,7 +280,7 @@ class Store:
     def remove(self, name: str) -> None:
         env = self.get(name)
         with self.exclusive_lock(env, "remove"):
-            _refuse_mounts(env.path)
+            refuse_mounts(env.path)
             self.trash_dir.mkdir(parents=True, exist_ok=True)
             doomed = self.trash_dir / f"{name}.{os.urandom(4).hex()}"
             os.rename(env.path, doomed)
@@ -333,80 +333,3 @@ def _lock_if_abandoned(entry: Path) -> int | None:
         os.close(fd)
         return None
     return fd
-
-
-def _refuse_mounts(path: Path) -> None:
-    found = mountinfo.mounts_under(path)
-    if found:
-        raise EnvBusy(
-            f"refusing to delete {path}: {found[0].mount_point} is mounted below it",
-            "unmount it first (armroot never removes files across a mount)",
-        )
-
-
-def safe_remove(path: Path) -> None:
-    """Delete ``path`` recursively without following symlinks or crossing a filesystem.
-
-    Refuses (before deleting anything) if a mount point lies below ``path``, and again
-    during the walk if a directory sits on another device.
-    """
-    _refuse_mounts(path)
-    try:
-        top = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISDIR(top.st_mode):
-        os.unlink(path)
-        return
-    parent_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        _remove_dir_at(parent_fd, path.name, top.st_dev, str(path))
-    finally:
-        os.close(parent_fd)
-
-
-def _remove_dir_at(parent_fd: int, name: str, device: int, shown: str) -> None:
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(name, flags, dir_fd=parent_fd)
-    try:
-        st = os.fstat(fd)
-        if st.st_dev != device:
-            raise EnvBusy(
-                f"refusing to delete {shown}: it is on another filesystem (a mount)",
-                "unmount it first (armroot never removes files across a mount)",
-            )
-        if not st.st_mode & stat.S_IWUSR:
-            os.fchmod(fd, stat.S_IMODE(st.st_mode) | stat.S_IRWXU)
-        with os.scandir(fd) as entries:
-            children = [(e.name, e.is_dir(follow_symlinks=False)) for e in entries]
-        for child, is_dir in children:
-            if is_dir:
-                _remove_dir_at(fd, child, device, f"{shown}/{child}")
-            else:
-                os.unlink(child, dir_fd=fd)
-    finally:
-        os.close(fd)
-    os.rmdir(name, dir_fd=parent_fd)
-
-
-def dir_size(path: Path) -> int:
-    """Bytes used by the files below ``path`` (hard links counted once), not following links."""
-    total = 0
-    seen: set[tuple[int, int]] = set()
-    device = os.lstat(path).st_dev
-    for dirpath, dirnames, filenames, dirfd in os.fwalk(path):
-        kept = []
-        for d in dirnames:
-            st = os.stat(d, dir_fd=dirfd, follow_symlinks=False)
-            if st.st_dev == device:
-                kept.append(d)
-        dirnames[:] = kept
-        del dirpath
-        for f in filenames:
-            st = os.stat(f, dir_fd=dirfd, follow_symlinks=False)
-            key = (st.st_dev, st.st_ino)
-            if key in seen:
-                continue
-            seen.add(key)
-            total += st.st_blocks * 512
-    return total

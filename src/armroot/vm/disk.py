@@ -11,7 +11,7 @@ from armroot import log
 from armroot.errors import ExternalCommandError
 from armroot.host import programs
 from armroot.images import diskimage
-from armroot.store.envs import dir_size
+from armroot.store.tree import dir_size
 
 HEADROOM = 2 * 2**30  # free space in the image for what the VM writes (the file is sparse)
 MIN_INODES = 65536
