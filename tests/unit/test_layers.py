@@ -21,6 +21,7 @@ LAYERS = (
     "pkg",
     "session",
     "accel",
+    "twins",
     "store",
     "sandbox",
     "host",

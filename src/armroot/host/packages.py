@@ -40,6 +40,7 @@ QEMU_SYSTEM = HostPackage(
 )
 E2FSPROGS = HostPackage("e2fsprogs", debian="e2fsprogs", fedora="e2fsprogs", arch="e2fsprogs")
 UIDMAP = HostPackage("newuidmap/newgidmap", debian="uidmap", fedora="shadow-utils", arch="shadow")
+GPGV = HostPackage("gpgv (checks archive signatures)", debian="gpgv", fedora="gnupg2", arch="gnupg")
 
 BY_PROGRAM: dict[str, HostPackage] = {
     "mmdebstrap": MMDEBSTRAP,
@@ -54,4 +55,5 @@ BY_PROGRAM: dict[str, HostPackage] = {
     "mke2fs": E2FSPROGS,
     "debugfs": E2FSPROGS,
     "newgidmap": UIDMAP,
+    "gpgv": GPGV,
 }
