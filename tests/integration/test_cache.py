@@ -28,7 +28,7 @@ import sys
 from armroot.cli import launch, plain
 before, command = plain.split_command(sys.argv[1:])
 args = plain.parse(before, command)
-code = launch.guarded(lambda: launch.session_verb(args, command)) if args else None
+code = launch.run_plain(args, command) if args else None
 if args is None:
     took = "argparse's"
 elif "armroot.session.planning" in sys.modules:

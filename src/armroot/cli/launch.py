@@ -34,16 +34,22 @@ def entry() -> None:
 
         full()
         return
-    set_verbosity(args)
-
-    def plain_session() -> int:
-        enter(by_name(args.verb))
-        return session_verb(args, command)
-
-    code = guarded(plain_session)
+    code = run_plain(args, command)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def run_plain(args: SimpleNamespace, command: list[str] | None) -> int:
+    """A plain `run` or `shell`: the verb's rules (verbosity, the user namespace, errors as
+    one line), then the session; its exit status."""
+    set_verbosity(args)
+
+    def verb() -> int:
+        enter(by_name(args.verb))
+        return session_verb(args, command)
+
+    return guarded(verb)
 
 
 def set_verbosity(args: SimpleNamespace | object) -> None:
