@@ -51,8 +51,8 @@ def main() -> int:
         (f"`armroot run {args.env} --no-accel -- /bin/true`", plain, environ),
         (f"`ARMROOT_QUICK=0 armroot run {args.env} -- /bin/true`", armroot, full_path),
     ]
-    # Warm the page cache; the second plain run records the env's plan for the quick path
-    # (the first one in a fresh env may not: see docs/architecture.md, "The quick path").
+    # Warm the page cache; the second plain run records the env's plan in the plan cache
+    # (the first one in a fresh env may not: see docs/architecture.md, "A session's path").
     for _, argv, env_vars in (*rows, *rows):
         _time(argv, env_vars)
     times: list[list[float]] = [[] for _ in rows]

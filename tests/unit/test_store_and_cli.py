@@ -134,7 +134,7 @@ def test_store_refuses_places_that_are_not_its_own(
         ["run", "pi"],
     ],
 )
-def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
+def test_the_plain_parser_agrees_with_argparse(argv: list[str]) -> None:
     from armroot.cli.plain import parse as quick_parse
 
     before, command = _split_command(argv)
@@ -158,7 +158,7 @@ def test_quick_parse_agrees_with_argparse(argv: list[str]) -> None:
         ["list"],
     ],
 )
-def test_quick_parse_leaves_everything_else_to_argparse(argv: list[str]) -> None:
+def test_the_plain_parser_leaves_everything_else_to_argparse(argv: list[str]) -> None:
     from armroot.cli.plain import parse as quick_parse
 
     assert quick_parse(*_split_command(argv)) is None

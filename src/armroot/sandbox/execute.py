@@ -112,7 +112,7 @@ def _status_to_code(status: int) -> tuple[int, int | None]:
 
 def _report(pipe_w: int, kind: str, message: str) -> None:
     """One message to the supervising armroot: a marshalled (kind, text) pair, one write(2)."""
-    try:  # noqa: SIM105 - contextlib is not imported on `armroot run`'s quick path
+    try:  # noqa: SIM105 - contextlib is not light (armroot.session)
         os.write(pipe_w, marshal.dumps((kind, message)))
     except OSError:
         pass

@@ -129,7 +129,7 @@ def record_path(env_dir: str, accel: bool) -> str:
 
 
 def save(env_dir: str, accel: bool, base: tuple[object, ...], inputs: EnvInputs) -> None:
-    """Keep ``inputs`` for the quick path. The file is written unnamed (O_TMPFILE) and given
+    """Keep ``inputs`` in the cache. The file is written unnamed (O_TMPFILE) and given
     its name when complete, so a reader finds a whole record or none (then it goes the full
     way), and a killed armroot leaves no partial file behind."""
     from armroot.host.syscalls import link_fd
@@ -140,7 +140,7 @@ def save(env_dir: str, accel: bool, base: tuple[object, ...], inputs: EnvInputs)
     try:
         with open(path, "rb") as current:
             if current.read() == data:
-                return  # the same record is there (a run the quick path left to the full one)
+                return  # the same record is there (a session that planned without it)
     except OSError:
         pass
     fd = os.open(env_dir, os.O_TMPFILE | os.O_WRONLY | os.O_CLOEXEC, 0o644)

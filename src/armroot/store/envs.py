@@ -5,7 +5,7 @@ Layout under the store home::
     envs/NAME/rootfs/        the root filesystem
     envs/NAME/armroot.json   metadata (EnvMeta)
     envs/NAME/lock           flock: shared while sessions run, exclusive for changes
-    envs/NAME/plan-*.record  the env's part of a session plan, for `armroot run`'s quick path
+    envs/NAME/plan-*.record  the env's part of a session plan (the plan cache, armroot.session)
     staging/NAME.XXXX/       a create in progress (renamed into envs/ when complete)
     trash/                   environments being removed
 """
