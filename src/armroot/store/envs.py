@@ -115,10 +115,6 @@ class Env(NamedTuple):
     def rootfs(self) -> Path:
         return self.path / store_home.ROOTFS_DIR
 
-    @property
-    def lock_path(self) -> Path:
-        return self.path / LOCK_FILE
-
 
 class Store:
     """One store directory; every operation on environments' files goes through here."""
