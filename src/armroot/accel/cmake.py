@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from armroot import log
+from armroot.accel.layout import DPKG_STATUS, PACMAN_LOCAL
 from armroot.accel.toolchain import Unavailable, cache_lock
 from armroot.rootfs.paths import resolve_in_root
 
@@ -70,12 +71,12 @@ def dpkg_version(status: str, package: str) -> str | None:
 
 def root_cmake_version(rootfs: Path) -> str | None:
     """The upstream version of the root's cmake (dpkg or pacman), if it has one."""
-    status = resolve_in_root(rootfs, "/var/lib/dpkg/status")
+    status = resolve_in_root(rootfs, DPKG_STATUS)
     version: str | None = None
     if status.is_file():
         version = dpkg_version(status.read_text(errors="replace"), "cmake")
     else:
-        local = resolve_in_root(rootfs, "/var/lib/pacman/local")
+        local = resolve_in_root(rootfs, PACMAN_LOCAL)
         if local.is_dir():
             entry = next((p for p in local.glob("cmake-[0-9]*") if p.is_dir()), None)
             if entry is not None:

@@ -1,5 +1,7 @@
 """Where the native toolchain appears inside a session (all under the session's /run tmpfs:
-nothing is written to the env). Kept in step with shim.c and uname.c."""
+nothing is written to the env), kept in step with shim.c and uname.c; and the root's own
+files the choice of native tools is read from (the plan cache fingerprints them).
+Light (see :mod:`armroot.session`)."""
 
 from __future__ import annotations
 
@@ -14,3 +16,10 @@ HOST_LIB_INSIDE = "/run/armroot/host/lib"  # the host's loader and libraries, re
 PRELOAD_INSIDE = f"{ACCEL_INSIDE}/libarmroot-uname.so"
 MACHINE_INSIDE = f"{ACCEL_INSIDE}/machine"  # read by uname.c
 CMAKE_TOOLS = ("cmake", "ctest", "cpack")
+
+# Inside the root: what accel.setup and accel.cmake read to decide (the root's gcc; which
+# cmake version the root has, from dpkg's or pacman's database).
+ROOT_GCC = "/usr/bin/gcc"
+ROOT_CMAKE = "/usr/bin/cmake"
+DPKG_STATUS = "/var/lib/dpkg/status"
+PACMAN_LOCAL = "/var/lib/pacman/local"

@@ -7,13 +7,13 @@ import os
 from collections.abc import Callable
 
 from armroot import log
-from armroot.accel import mounts, probe, shim, toolchain
+from armroot.accel import layout, mounts, probe, shim, toolchain
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.rootfs.paths import DEFAULT_PATH, resolve_in_root
 from armroot.store.envs import Env, Store, cache_home
 
-GCC = "/usr/bin/gcc"
+GCC = layout.ROOT_GCC
 
 
 def gcc_key(env: Env) -> str | None:

@@ -17,6 +17,7 @@ import os
 import sys
 
 from armroot import log
+from armroot.accel import layout
 from armroot.errors import ArmrootError
 from armroot.host import privileges
 from armroot.rootfs.paths import resolve_in_root_str
@@ -37,8 +38,8 @@ BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 # which cmake there are: dpkg and pacman replace files by renaming, so a change shows in the
 # directory), and the files it reads: gcc's identity, cmake's, and the package database that
 # says which cmake version the root has (the native cmake matches it).
-ROOT_DIRS = ("/", "/usr", "/usr/bin", "/usr/share", "/etc/alternatives", "/var/lib/pacman/local")
-ROOT_FILES = ("/usr/bin/gcc", "/usr/bin/cmake", "/var/lib/dpkg/status")
+ROOT_DIRS = ("/", "/usr", "/usr/bin", "/usr/share", "/etc/alternatives", layout.PACMAN_LOCAL)
+ROOT_FILES = (layout.ROOT_GCC, layout.ROOT_CMAKE, layout.DPKG_STATUS)
 
 
 def usable_for(request: Request) -> bool:

@@ -78,6 +78,8 @@ def _locked(directory: Path) -> Iterator[None]:
 def _download(url: str, target: Path, sha256: str | None = None) -> None:
     """``url`` into ``target`` through a partial file, renamed only when whole (and, given
     ``sha256``, only when it has it): a killed armroot never leaves a file that looks done."""
+    for left in target.parent.glob(f".{target.name}.partial-*"):  # a killed armroot's
+        left.unlink(missing_ok=True)  # (callers hold the directory's lock)
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     digest = hashlib.sha256()
     try:
@@ -196,9 +198,9 @@ def tree(source: AptSource, package: Package, cache: Path) -> Path:
             log.debug(f"fetching {package.name} {package.version} ({package.size} bytes)")
             _download(f"{source.uri}/{package.filename}", deb, package.sha256)
         trees.mkdir(parents=True, exist_ok=True)
+        for left in trees.glob(f".{package.sha256}.partial-*"):  # a killed armroot's
+            safe_remove(left)
         partial = trees / f".{package.sha256}.partial-{os.getpid()}"
-        if partial.exists():
-            safe_remove(partial)
         partial.mkdir()
         try:
             unpack(deb, partial)
