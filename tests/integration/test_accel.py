@@ -85,8 +85,17 @@ def _configured_from(env: ArmEnv, src: Path) -> list[Path]:
     ]
 
 
-def _build_dir(env: ArmEnv, src: Path, emulated: bool) -> Path:
-    dirs = [d for d in _configured_from(env, src) if d.name.endswith("-emulated") == emulated]
+# The build directory `armroot build` keeps per mode (commands.build._build_dir).
+SUFFIX = {"clang": "", "twins": "-twins", "none": "-emulated"}
+
+
+def _build_dir(env: ArmEnv, src: Path, mode: str) -> Path:
+    others = [s for s in SUFFIX.values() if s]
+    dirs = [
+        d
+        for d in _configured_from(env, src)
+        if (d.name.endswith(SUFFIX[mode]) if SUFFIX[mode] else not d.name.endswith(tuple(others)))
+    ]
     assert len(dirs) == 1, dirs
     return dirs[0]
 
@@ -96,18 +105,20 @@ def _build_dir(env: ArmEnv, src: Path, emulated: bool) -> Path:
 def test_fmt_tests_pass_built_natively_and_emulated_with_the_same_target(
     arch: str, shared_envs: dict[str, ArmEnv], tmp_path: Path
 ) -> None:
+    """fmt built three ways: native clang (the same target as the root's gcc), the root's
+    own gcc through its twins (every object file byte for byte the emulated gcc's), and
+    fully emulated."""
     env = shared_envs[arch]
     src = _fmt_project(tmp_path, env)
     results = {}
-    for mode in ("accel", "no-accel"):
-        flags = ["--no-accel"] if mode == "no-accel" else []
+    for mode in ("clang", "twins", "none"):
         out = tmp_path / f"out-{mode}"
         proc = armroot(
-            "build", "--ephemeral", "--src", str(src), "--out", str(out), *flags,
+            "build", "--ephemeral", "--src", str(src), "--out", str(out), "--accel", mode,
             home=env.home, timeout=3000,
         )  # fmt: skip
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        build_dir = _build_dir(env, src, emulated=mode == "no-accel")
+        build_dir = _build_dir(env, src, mode)
         log = (build_dir / "armroot-build.log").read_text()
         assert f"100% tests passed, 0 tests failed out of {len(FMT_TESTS)}" in log, log[-3000:]
         # The compiler the build recorded: the native clang, or the root's own gcc.
@@ -119,14 +130,22 @@ def test_fmt_tests_pass_built_natively_and_emulated_with_the_same_target(
         compiler_cmake = next((build_dir / "CMakeFiles").glob("*/CMakeCXXCompiler.cmake"))
         identity = compiler_cmake.read_text()
         results[mode] = (out / "args-test", build_dir)
-        if mode == "accel":
+        if mode == "clang":
             assert compiler == "/run/armroot/accel/bin/c++"
             assert 'set(CMAKE_CXX_COMPILER_ID "Clang")' in identity
         else:
             assert compiler == "/usr/bin/c++"
             assert 'set(CMAKE_CXX_COMPILER_ID "GNU")' in identity
-    native, native_dir = results["accel"]
-    emulated, emulated_dir = results["no-accel"]
+    native, native_dir = results["clang"]
+    emulated, emulated_dir = results["none"]
+    twinned, twins_dir = results["twins"]
+    # The root's own gcc at native speed: the same bytes as under QEMU.
+    objects = sorted(emulated_dir.rglob("*.o"))
+    assert len(objects) >= 4, objects
+    for obj in objects:
+        twin = twins_dir / obj.relative_to(emulated_dir)
+        assert twin.read_bytes() == obj.read_bytes(), obj.relative_to(emulated_dir)
+    assert twinned.read_bytes() == emulated.read_bytes()
     assert elfinfo.read(native) == elfinfo.read(emulated)
     assert elfinfo.read(native).arch() is not None
     assert elfinfo.read(native).arch().name == arch  # type: ignore[union-attr]

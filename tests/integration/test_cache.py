@@ -67,9 +67,9 @@ def test_a_plain_run_is_recorded_then_planned_from_the_cache(fresh_arm64: ArmEnv
     # The first run reads the root's compilers and saves them in the env's metadata: a plan
     # is recorded only by a run during which nothing it depends on changed, the second.
     assert _took(_run(env, "--", "true")) == "code=0 miss"
-    assert not (_env_dir(env) / "plan-accel.record").exists()
+    assert not (_env_dir(env) / "plan-clang.record").exists()
     assert _took(_run(env, "--", "true")) == "code=0 miss"
-    assert (_env_dir(env) / "plan-accel.record").is_file()
+    assert (_env_dir(env) / "plan-clang.record").is_file()
     script = 'echo "$X $(pwd) $(uname -m) $(command -v cc)"; exit 3'
     done = _run(env, "--env", "X=1", "--workdir", "/tmp", "--", "sh", "-c", script)
     assert _took(done) == f"code=3 {HIT}", done.stderr
@@ -119,7 +119,7 @@ def test_a_changed_env_host_or_setting_is_planned_afresh(shared: ArmEnv) -> None
     assert _took(_run(env, "--", "true", extra={"ARMROOT_NATIVE_CMAKE": "0"})) == "code=0 miss"
     # A damaged record is not used, and the next run writes a good one.
     _record(env)
-    (_env_dir(env) / "plan-accel.record").write_bytes(b"\x00garbage")
+    (_env_dir(env) / "plan-clang.record").write_bytes(b"\x00garbage")
     assert _took(_run(env, "--", "true")) == "code=0 miss"
     assert _took(_run(env, "--", "true")) == f"code=0 {HIT}"
 

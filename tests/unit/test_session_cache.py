@@ -117,21 +117,21 @@ def _env(tmp_path: Path) -> tuple[str, EnvInputs]:
 
 
 def _save(env_dir: str, inputs: EnvInputs) -> None:
-    cache.save(env_dir, True, cache.base_fingerprint(env_dir, inputs.root), inputs)
+    cache.save(env_dir, "auto", cache.base_fingerprint(env_dir, inputs.root), inputs)
 
 
 def test_a_record_is_used_while_nothing_it_came_from_changes(tmp_path: Path) -> None:
     env_dir, inputs = _env(tmp_path)
-    assert cache.load(env_dir, True) is None
+    assert cache.load(env_dir, "auto") is None
     _save(env_dir, inputs)
-    assert cache.load(env_dir, True) == inputs
-    assert cache.load(env_dir, False) is None  # the --no-accel plan is another record
-    written = os.stat(cache.record_path(env_dir, True)).st_ino
+    assert cache.load(env_dir, "auto") == inputs
+    assert cache.load(env_dir, "none") is None  # the --no-accel plan is another record
+    written = os.stat(cache.record_path(env_dir, "auto")).st_ino
     _save(env_dir, inputs)  # the same record again: the file is left as it is
-    assert os.stat(cache.record_path(env_dir, True)).st_ino == written
+    assert os.stat(cache.record_path(env_dir, "auto")).st_ino == written
     _save(env_dir, inputs._replace(qemu_cpu="cortex-a53"))  # another one replaces it
-    assert os.stat(cache.record_path(env_dir, True)).st_ino != written
-    assert cache.load(env_dir, True) == inputs._replace(qemu_cpu="cortex-a53")
+    assert os.stat(cache.record_path(env_dir, "auto")).st_ino != written
+    assert cache.load(env_dir, "auto") == inputs._replace(qemu_cpu="cortex-a53")
 
 
 @pytest.mark.parametrize(
@@ -161,7 +161,7 @@ def test_a_record_is_not_used_once_what_it_came_from_changed(
     (root / "usr/bin/gcc-14").write_text("x")
     os.symlink("gcc-14", root / "usr/bin/gcc")
     _save(env_dir, inputs)
-    assert cache.load(env_dir, True) == inputs
+    assert cache.load(env_dir, "auto") == inputs
     if change == "meta":
         (Path(env_dir) / "armroot.json").write_text('{"board": "pi4"}')
     elif change == "usr/bin entry":
@@ -180,10 +180,10 @@ def test_a_record_is_not_used_once_what_it_came_from_changed(
     elif change == "setting":
         monkeypatch.setenv("ARMROOT_NATIVE_CMAKE", "0")
     elif change == "damaged":
-        Path(cache.record_path(env_dir, True)).write_bytes(b"\x00garbage")
+        Path(cache.record_path(env_dir, "auto")).write_bytes(b"\x00garbage")
     elif change == "writable by others":
-        os.chmod(cache.record_path(env_dir, True), 0o666)
-    assert cache.load(env_dir, True) is None
+        os.chmod(cache.record_path(env_dir, "auto"), 0o666)
+    assert cache.load(env_dir, "auto") is None
 
 
 def test_a_symlink_loop_in_the_root_is_part_of_the_fingerprint_not_an_error(
@@ -194,7 +194,7 @@ def test_a_symlink_loop_in_the_root_is_part_of_the_fingerprint_not_an_error(
     alternatives.rmdir()
     os.symlink("/etc/alternatives", alternatives)  # points at itself inside the root
     _save(env_dir, inputs)
-    assert cache.load(env_dir, True) == inputs
+    assert cache.load(env_dir, "auto") == inputs
 
 
 @pytest.mark.parametrize("directory", [True, False])
@@ -235,7 +235,7 @@ def test_the_cache_serves_the_host_s_root_planning_a_plain_request(
     monkeypatch.delenv("ARMROOT_QUICK", raising=False)
     plain = Request("pi", ("true",))
     assert cache.usable_for(plain)
-    assert cache.usable_for(plain._replace(ephemeral=True, capture=True, accel=False))
+    assert cache.usable_for(plain._replace(ephemeral=True, capture=True, accel="none"))
     assert not cache.usable_for(plain._replace(board="pi4"))  # another target than the env's
     assert not cache.usable_for(plain._replace(exclusive_for="change packages in"))
     monkeypatch.setenv("ARMROOT_QUICK", "0")

@@ -23,3 +23,14 @@ ROOT_GCC = "/usr/bin/gcc"
 ROOT_CMAKE = "/usr/bin/cmake"
 DPKG_STATUS = "/var/lib/dpkg/status"
 PACMAN_LOCAL = "/var/lib/pacman/local"
+APT_SOURCES = "/etc/apt/sources.list"  # where twins come from (armroot.twins)
+APT_SOURCES_DIR = "/etc/apt/sources.list.d"
+
+# Twins (armroot.accel.twin_session): the session's binfmt handler and what it reads.
+TWINS_INSIDE = "/run/armroot/twins"
+HANDLER_INSIDE = f"{TWINS_INSIDE}/armroot-twin"
+TABLE_INSIDE = f"{TWINS_INSIDE}/table"  # keep in step with twin.c
+TWIN_CACHE_INSIDE = f"{TWINS_INSIDE}/cache"  # the twin cache, read-only
+SPECS_INSIDE = f"{TWINS_INSIDE}/cross.specs"
+PLUGIN_DIR_INSIDE = f"{TWINS_INSIDE}/plugin"
+BINFMT_INSIDE = f"{TWINS_INSIDE}/binfmt_misc"

@@ -24,6 +24,7 @@ class SessionAccel(NamedTuple):
 
     ops: tuple[MountOp, ...]
     env: tuple[tuple[str, str], ...]
+    user_namespace: bool = False  # the session needs a user namespace of its own (twins)
 
 
 def session(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import NamedTuple
 
 from armroot import log
 from armroot.accel import layout, mounts, probe, shim, toolchain
@@ -12,6 +13,11 @@ from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.rootfs.paths import DEFAULT_PATH, resolve_in_root
 from armroot.store.envs import Env, Store, cache_home
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from armroot.accel import twin_session
+    from armroot.twins.prepare import TwinSet
 
 GCC = layout.ROOT_GCC
 
@@ -72,9 +78,162 @@ def for_session(
     store: Store,
     board_name: str | None,
     ask_gcc: Callable[[str], str],
+    mode: str = "auto",
 ) -> mounts.SessionAccel | None:
-    """The native toolchain's mounts and environment for a session in ``env``, or None (the
-    root's own compilers), saying why when that is not what the user would expect."""
+    """What a session in ``env`` needs to run natively in ``mode`` (see
+    armroot.session.request.ACCEL_MODES), or None (everything emulated), saying why when that
+    is not what the user would expect."""
+    if mode in ("auto", "twins"):
+        twinned = _twins(env, board_name, mode)
+        if twinned is not None or mode == "twins":
+            return twinned
+    return _clang(env, store, board_name, ask_gcc)
+
+
+def twins_unavailable(env: Env) -> str | None:
+    """Why sessions in ``env`` cannot use twins, or None if they can (the archive decides
+    the rest)."""
+    from armroot.host import binfmt
+
+    if os.uname().machine not in ("x86_64", "amd64"):
+        return f"twins are amd64 programs; this host is {os.uname().machine}"
+    if not binfmt.own_instances():
+        return (
+            f"Linux {os.uname().release} gives a session no binfmt_misc of its own "
+            "(6.7 or later does)"
+        )
+    if not resolve_in_root(env.rootfs, layout.DPKG_STATUS).is_file():
+        return "twins come from a Debian-family archive; this root has no dpkg"
+    return None
+
+
+def resolve(env: Env, mode: str) -> str:
+    """The mode a session in ``env`` asked to run in ``mode`` gets: auto is twins where the
+    root's compiler has a twin (fetched now if need be), else clang."""
+    if mode != "auto":
+        return mode
+    found = _twin_set(env, mode)
+    return "twins" if found is not None and found.compiler else "clang"
+
+
+def _twin_set(env: Env, mode: str) -> TwinSet | None:
+    """The env's twin set (made on the first session), or None, saying why."""
+    from armroot.twins import archive, prepare
+
+    why = twins_unavailable(env)
+    if why is not None:
+        (log.warn if mode == "twins" else log.debug)(f"'{env.name}' has no twins: {why}")
+        return None
+    arch = archmod.by_name(env.meta.arch)
+    try:
+        return prepare.prepare(env.rootfs, arch.triple, cache_home())
+    except archive.TwinUnavailable as exc:
+        log.warn(f"'{env.name}' runs its programs without twins: {exc.one_line()}")
+        return None
+
+
+class NativeReport(NamedTuple):
+    """Which of the root's programs sessions run natively, which emulated, and why."""
+
+    twins: str  # one line: what auto gives, or why there are no twins
+    native: tuple[str, ...] = ()  # the root's packages whose programs run as twins
+    emulated: tuple[str, ...] = ()  # packages without a twin, with the reason
+
+    def lines(self) -> tuple[str, ...]:
+        found = [self.twins]
+        if self.native:
+            found.append(f"native: {', '.join(self.native)}")
+        found += [f"emulated: {e}" for e in self.emulated]
+        return tuple(found)
+
+
+def report(env: Env) -> NativeReport:
+    """What sessions in ``env`` run natively (from the cache: nothing is fetched)."""
+    from armroot.twins import prepare
+
+    why = twins_unavailable(env)
+    if why is not None:
+        return NativeReport(f"no twins: {why}; compilers: native clang, the rest emulated")
+    found = prepare.cached(env.rootfs, cache_home())
+    if found is None:
+        return NativeReport(
+            "twins not fetched yet: the next session fetches them from the root's archive"
+        )
+    what = (
+        "twins (the root's own gcc and build tools, native)"
+        if found.compiler
+        else "twins for the build tools; the root's gcc has none, so auto uses clang"
+    )
+    emulated = tuple(f"{m.package} ({m.reason})" for m in found.missing)
+    rest = "perl, python, dpkg, apt and everything else (QEMU)"
+    return NativeReport(what, tuple(sorted({p.package for p in found.programs})), (*emulated, rest))
+
+
+def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel | None:
+    """The twins of the root's programs, fetched on the first session (auto: only when the
+    root's compiler has one; the clang path otherwise)."""
+    from armroot.accel import twin_session
+
+    found = _twin_set(env, mode)
+    if found is None:
+        return None
+    if mode == "auto" and not found.compiler:
+        log.debug(f"'{env.name}': its gcc has no twin in the archive; native clang instead")
+        return None
+    arch = archmod.by_name(env.meta.arch)
+    for missing in found.missing:
+        log.debug(f"{missing.package} stays emulated: {missing.reason}")
+    try:
+        tools = toolchain.prepare(cache_home())
+    except toolchain.Unavailable as exc:
+        log.warn(f"{exc.message}; '{env.name}' runs its programs emulated ({exc.hint})")
+        return None
+    board = boards.by_name(board_name) if board_name else None
+    qemu_cpu = board.qemu_cpu(arch) if board else env.meta.qemu_cpu
+    majors = [p.root_path.rsplit("-", 1)[-1] for p in found.programs if p.driver]
+    verbose = log.VERBOSITY.get() >= log.Verbosity.VERBOSE
+    return twin_session.session(
+        found,
+        str(cache_home() / "twins"),
+        tools.handler,
+        tools.uname_preload,
+        _emulators(),
+        archmod.uname_machine(arch, qemu_cpu),
+        arch.triple,
+        majors[0] if majors else "0",
+        verbose,
+    )
+
+
+def _emulators() -> tuple[twin_session.Emulator, ...]:
+    """The host's static QEMU interpreters, one per ARM target (a session's own handlers
+    replace the host's, so every ARM program must find one of them)."""
+    from armroot.accel import twin_session
+    from armroot.host import binfmt, qemu
+
+    found = []
+    for target in archmod.QEMU_TARGETS:
+        arch = next(a for a in archmod.ALL if a.qemu == target)
+        handler = binfmt.handler_for(arch)
+        if handler is None or not handler.enabled:
+            continue
+        if not qemu.interpreter_is_static(handler.interpreter):
+            continue
+        found.append(
+            twin_session.Emulator(
+                target, arch.elf_machine, arch.binfmt_magic, arch.binfmt_mask, handler.interpreter
+            )
+        )
+    return tuple(found)
+
+
+def _clang(
+    env: Env,
+    store: Store,
+    board_name: str | None,
+    ask_gcc: Callable[[str], str],
+) -> mounts.SessionAccel | None:
+    """Native clang standing in for the root's gcc (the shim falls back to it)."""
     gcc = gcc_key(env)
     if gcc is None:
         log.debug(f"no {GCC} in '{env.name}': nothing to accelerate")

@@ -44,6 +44,7 @@ class Toolchain(NamedTuple):
     directory: str  # its directory (with lib/: clang's resource headers, zig's own files)
     shim: str  # the built shim
     uname_preload: str  # the uname(2) override native build drivers load
+    handler: str  # the binfmt handler that runs twins (twin.c)
 
 
 def find_zig() -> str:
@@ -78,6 +79,7 @@ def check_host() -> None:
 PARTS = (
     ("shim.c", "armroot-shim", ("-static",)),
     ("uname.c", "libarmroot-uname.so", ("-shared", "-fPIC")),
+    ("twin.c", "armroot-twin", ("-static",)),
 )
 
 
@@ -97,9 +99,8 @@ def prepare(cache: Path) -> Toolchain:
     made_by = f"\0{zig}\0{st.st_size}\0{st.st_mtime_ns}\0{' '.join(SHIM_FLAGS)}".encode()
     key = f"{zlib.crc32(sources + made_by):08x}{len(sources):05x}"
     directory = cache / "accel" / f"shim-{key}"
-    toolchain = Toolchain(
-        zig, os.path.dirname(zig), str(directory / PARTS[0][1]), str(directory / PARTS[1][1])
-    )
+    shim, preload, handler = (str(directory / output) for _, output, _ in PARTS)
+    toolchain = Toolchain(zig, os.path.dirname(zig), shim, preload, handler)
     if all((directory / output).is_file() for _, output, _ in PARTS):
         return toolchain
     directory.mkdir(parents=True, exist_ok=True)

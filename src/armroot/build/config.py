@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from armroot.errors import UsageError
+from armroot.session.request import ACCEL_MODES
 
 FILENAME = "armroot.toml"
 
@@ -36,6 +37,9 @@ artifacts = []
 # A command run under the board's exact CPU model after the build (artifacts are checked
 # for the board's architecture and float ABI either way).
 # smoke = ["/build/hello", "--version"]
+# How the compilers and build tools run (--accel): twins (the root's own, native where the
+# archive has their amd64 build), clang, none (all emulated), auto (the default).
+# accel = "twins"
 """
 
 SYSTEMS = ("auto", "cmake", "meson", "autotools", "make", "custom")
@@ -51,6 +55,7 @@ class ProjectConfig(NamedTuple):
     build: tuple[str, ...] = ()
     artifacts: tuple[str, ...] = ()
     smoke: tuple[str, ...] = ()
+    accel: str | None = None  # how compilers and build tools run (--accel)
 
 
 def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -85,7 +90,7 @@ def parse(text: str, where: str = FILENAME) -> ProjectConfig:
         raise UsageError(f"{where}: [env] and [build] must be tables", "see `armroot init`")
     for table, known, name in (
         (env, {"name", "image", "board", "packages"}, "env"),
-        (build, {"system", "configure", "build", "artifacts", "smoke"}, "build"),
+        (build, {"system", "configure", "build", "artifacts", "smoke", "accel"}, "build"),
     ):
         extra = set(table) - known
         if extra:
@@ -108,7 +113,12 @@ def parse(text: str, where: str = FILENAME) -> ProjectConfig:
         build=_strings(build, "build", where),
         artifacts=_strings(build, "artifacts", where),
         smoke=_strings(build, "smoke", where),
+        accel=_string(build, "accel", where),
     )
+    if config.accel is not None and config.accel not in ACCEL_MODES:
+        raise UsageError(
+            f"{where}: unknown accel mode '{config.accel}'", f"use one of {', '.join(ACCEL_MODES)}"
+        )
     if system == "custom" and not config.build:
         raise UsageError(
             f'{where}: system = "custom" needs a build command',

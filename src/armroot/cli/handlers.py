@@ -76,7 +76,7 @@ def build(args: Args, command: Command) -> int:
             args.ephemeral,
             tuple(command or ()),
             args.host_ca,
-            accel=not args.no_accel,
+            accel="none" if args.no_accel else args.accel,
         )
     )
     for artifact in result.artifacts:

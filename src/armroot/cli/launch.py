@@ -92,13 +92,12 @@ def session_verb(args: SimpleNamespace | object, command: list[str] | None) -> i
     """`run` and `shell` from parsed arguments (the plain parser's or argparse's), once the
     verb's rules are in force (verbosity set, the user namespace entered)."""
     from armroot.session import run as session
-    from armroot.session.request import Request
+    from armroot.session.request import Request, accel_mode
 
     a: SimpleNamespace = args  # type: ignore[assignment]
     argv = tuple(command if command is not None else getattr(a, "command", None) or ())
-    request = Request(
-        a.name, argv, tuple(a.bind), a.workdir, tuple(a.env), a.host_ca, accel=not a.no_accel
-    )
+    accel = accel_mode(a.accel, a.no_accel)
+    request = Request(a.name, argv, tuple(a.bind), a.workdir, tuple(a.env), a.host_ca, accel=accel)
     result = session.shell(request) if a.verb == "shell" else session.run(request)
     if result.signal is not None and log.VERBOSITY.get() >= log.Verbosity.VERBOSE:
         import signal as signals

@@ -34,7 +34,7 @@ def parse(before: Sequence[str], command: Sequence[str] | None) -> SimpleNamespa
     if before[0] == "shell" and command is not None:
         return None
     values: dict[str, object] = dict(verbose=False, quiet=False, host_ca=False, workdir=None)
-    values.update(no_accel=False)
+    values.update(no_accel=False, accel=None)
     bind: list[str] = []
     env: list[str] = []
     values.update(verb=before[0], bind=bind, env=env)
@@ -44,12 +44,12 @@ def parse(before: Sequence[str], command: Sequence[str] | None) -> SimpleNamespa
     for word in words:
         if word in _FLAGS:
             values[_FLAGS[word]] = True
-        elif word in _REPEATED or word == "--workdir":
+        elif word in _REPEATED or word in ("--workdir", "--accel"):
             value = next(words, None)
             if value is None or value.startswith("-"):
                 return None
-            if word == "--workdir":
-                values["workdir"] = value
+            if word in ("--workdir", "--accel"):
+                values[word[2:]] = value
             else:
                 repeated[_REPEATED[word]].append(value)
         elif word.startswith("-") or names:

@@ -38,6 +38,8 @@ def status_dict(s: EnvStatus) -> dict[str, Any]:
     """An environment's metadata with its path and whether it is in use."""
     data = s.meta._asdict()
     data.update(path=s.path, in_use=s.in_use)
+    if s.native:
+        data.update(native=list(s.native))
     return data
 
 
@@ -65,10 +67,18 @@ def env(s: EnvStatus, as_json: bool) -> None:
         if key == "size_bytes":
             value = human_size(int(value))
         if key == "gcc_target" and isinstance(value, dict):
-            key = "native target"
+            key = "clang target"
             value = value.get("problem") or " ".join(
                 [str(value.get("triple")), *map(str, value.get("flags") or ())]
             )
+        if key == "native" and isinstance(value, list):
+            for line in value:
+                what, sep, rest = str(line).partition(": ")
+                label, text = (
+                    (what, rest) if sep and what in ("native", "emulated") else ("programs", line)
+                )
+                print(f"{label + ':':<16} {text}")
+            continue
         if value not in (None, {}, ""):
             print(f"{key + ':':<16} {value}")
 

@@ -5,6 +5,7 @@ Light (see :mod:`armroot.session`): the launcher reads it for the plain forms of
 
 from __future__ import annotations
 
+from armroot.session.request import ACCEL_MODES
 from armroot.tuples import NamedTuple
 
 
@@ -37,11 +38,17 @@ def _flag(name: str, help: str) -> Arg:
 
 
 HOST_CA_HELP = "trust the host's CA bundle inside (TLS-intercepting networks)"
-NO_ACCEL_HELP = "use the root's own (emulated) compilers, not the native ones"
+NO_ACCEL_HELP = "run everything emulated (the same as --accel none)"
+ACCEL_HELP = (
+    "twins: the root's own programs, native where the archive has their amd64 build; clang: "
+    "native clang for the root's gcc; none: all emulated; auto (default): twins where the "
+    "root's compiler has one, else clang"
+)
 
 NAME = Arg(("name",))
 HOST_CA = _flag("--host-ca", HOST_CA_HELP)
 NO_ACCEL = _flag("--no-accel", NO_ACCEL_HELP)
+ACCEL = Arg(("--accel",), {"choices": ACCEL_MODES, "help": ACCEL_HELP})
 JSON = Arg(("--json",), {"action": "store_true"})
 SESSION = (
     NAME,
@@ -66,6 +73,7 @@ SESSION = (
     ),
     HOST_CA,
     NO_ACCEL,
+    ACCEL,
 )
 
 CREATE = (
@@ -95,6 +103,7 @@ BUILD = (
     _flag("--ephemeral", "build on a throwaway overlay: the env stays unchanged"),
     HOST_CA,
     NO_ACCEL,
+    ACCEL,
 )
 
 VM = (

@@ -18,7 +18,7 @@ from armroot.errors import EnvNotFound, ExternalCommandError, UsageError
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.rootfs.boards import Board
-from armroot.session.request import Request
+from armroot.session.request import Request, accel_mode
 from armroot.session.run import run
 from armroot.store.envs import Env, Store
 
@@ -34,7 +34,7 @@ class BuildOptions(NamedTuple):
     ephemeral: bool = False
     command: tuple[str, ...] = ()
     host_ca: bool = False
-    accel: bool = True  # native compilers (armroot.accel) where available
+    accel: str | None = None  # an ACCEL_MODES mode; None: armroot.toml's, else auto
 
 
 class BuildResult(NamedTuple):
@@ -108,12 +108,13 @@ def _board(env: Env, config: configmod.ProjectConfig) -> Board | None:
     return board
 
 
-def _build_dir(env: Env, src: Path, accel: bool) -> Path:
+def _build_dir(env: Env, src: Path, accel: str) -> Path:
     """Per project, and per compiler choice: a build configured with the native compilers
-    records their paths, which --no-accel sessions do not have (and the other way round)."""
+    records their paths, which other sessions do not have (and the other way round)."""
     slug = re.sub(r"[^A-Za-z0-9._-]", "_", src.name)[:40] or "src"
     digest = hashlib.sha256(str(src).encode()).hexdigest()[:10]
-    path = env.path / "builds" / f"{slug}-{digest}{'' if accel else '-emulated'}"
+    suffix = {"clang": "", "none": "-emulated"}.get(accel, f"-{accel}")
+    path = env.path / "builds" / f"{slug}-{digest}{suffix}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -170,7 +171,11 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
             )
             if done.installed:
                 log.info(f"installed {', '.join(done.installed)}")
-    build_dir = _build_dir(env, src, options.accel)
+    from armroot.accel import setup
+
+    # What auto comes to, before the build directory is chosen: it records the compilers.
+    accel = setup.resolve(env, accel_mode(options.accel, configured=config.accel))
+    build_dir = _build_dir(env, src, accel)
     qemu_env: tuple[str, ...] = (f"QEMU_CPU={board.qemu_cpu(arch)}",) if board else ()
     if config.packages and options.ephemeral:
         qemu_env += pkg.detect(env.rootfs).env
@@ -180,7 +185,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     # must run there too.
     smoke_inside = config.smoke if options.ephemeral else ()
 
-    def session(argv: tuple[str, ...], accel: bool) -> int:
+    def session(argv: tuple[str, ...], accel: str) -> int:
         options_ = Request(
             env.name,
             argv,
@@ -195,7 +200,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
         return run(options_).exit_code
 
     with log.step(f"Building {src.name} in '{env.name}' ({plan.system})"):
-        code = session(("sh", "-c", _script(steps, quiet, smoke_inside)), options.accel)
+        code = session(("sh", "-c", _script(steps, quiet, smoke_inside)), accel)
     if code != 0:
         if quiet:
             log.console().print(_tail(build_dir / LOG_NAME), markup=False, highlight=False)
@@ -212,7 +217,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     elif smoke:
         cpu = board.qemu_cpu(arch) if board else (env.meta.qemu_cpu or "the env's CPU")
         with log.step(f"Smoke test under {cpu}: {smoke}"):
-            smoke_code = session(config.smoke, False)
+            smoke_code = session(config.smoke, "none")
     if smoke and smoke_code != 0:
         raise artmod.ArtifactError(
             f"the smoke test `{smoke}` failed with exit status {smoke_code}",

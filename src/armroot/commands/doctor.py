@@ -32,7 +32,7 @@ def https_checks(name: str, url: str = HTTPS_URL) -> list[Check]:
 
     def curl(host_ca: bool) -> int:
         argv = ("sh", "-c", script, url)
-        options = Request(name, argv, host_ca=host_ca, capture=True, accel=False)
+        options = Request(name, argv, host_ca=host_ca, capture=True, accel="none")
         return session.run(options).exit_code
 
     code = curl(host_ca=False)
@@ -54,11 +54,21 @@ def readdir_check(name: str) -> list[Check]:
     probe = resolve_in_root(env.rootfs, READDIR_PROBE)
     expected = len(os.listdir(probe))
     argv = ("sh", "-c", f"ls -f {READDIR_PROBE} | wc -l")
-    result = session.run(Request(name, argv, capture=True, accel=False))
+    result = session.run(Request(name, argv, capture=True, accel="none"))
     if result.exit_code == 127:  # no ls in this root: nothing to test with
         return []
     listed = int(result.stdout) - 2 if result.exit_code == 0 else None  # minus . and ..
     return [readdir_verdict(name, listed, expected)]
+
+
+def native_check(name: str) -> list[Check]:
+    """Which of the env's programs run natively (its twins), which emulated, and why."""
+    from armroot.accel import setup
+    from armroot.store.envs import Store
+
+    lines = setup.report(Store().get(name)).lines()
+    status = "ok" if lines[0].startswith("twins (") else "warn"
+    return [Check(f"native programs in '{name}'", status, "; ".join(lines))]
 
 
 def doctor(
@@ -75,5 +85,5 @@ def doctor(
     report.fixed = fixed
     if env is not None:
         userns.become_root()
-        report.checks += readdir_check(env) + https_checks(env, url)
+        report.checks += readdir_check(env) + https_checks(env, url) + native_check(env)
     return report

@@ -14,6 +14,7 @@ class EnvStatus:
     meta: EnvMeta
     path: str
     in_use: bool
+    native: tuple[str, ...] = ()  # what runs natively (info only: accel.setup.report)
 
 
 def status(env: Env) -> EnvStatus:
@@ -30,8 +31,13 @@ def list_envs(store: Store | None = None) -> list[EnvStatus]:
 
 
 def info(name: str, store: Store | None = None) -> EnvStatus:
+    from dataclasses import replace
+
+    from armroot.accel import setup
+
     store = store or Store()
-    return status(store.get(name))
+    env = store.get(name)
+    return replace(status(env), native=setup.report(env).lines())
 
 
 def remove(name: str, store: Store | None = None) -> None:

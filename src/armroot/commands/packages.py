@@ -9,7 +9,7 @@ from typing import NamedTuple
 from armroot import log, pkg
 from armroot.errors import ExternalCommandError, UsageError
 from armroot.rootfs.paths import resolve_in_root
-from armroot.session.request import Request
+from armroot.session.request import Request, package_mode
 from armroot.session.run import run
 from armroot.store.envs import Store
 
@@ -38,7 +38,14 @@ def _run_all(
     for argv in commands:
         with log.step(" ".join(argv)):
             result = run(
-                Request(name, argv, env=env, host_ca=host_ca, exclusive_for=purpose, accel=False)
+                Request(
+                    name,
+                    argv,
+                    env=env,
+                    host_ca=host_ca,
+                    exclusive_for=purpose,
+                    accel=package_mode(),
+                )
             )
         if result.exit_code != 0:
             raise ExternalCommandError(
@@ -52,7 +59,7 @@ def missing(name: str, packages: tuple[str, ...], store: Store | None = None) ->
     store = store or Store()
     env = store.get(name)
     adapter = pkg.detect(env.rootfs)
-    result = run(Request(name, adapter.missing(packages), capture=True, accel=False))
+    result = run(Request(name, adapter.missing(packages), capture=True, accel="none"))
     return tuple(line for line in result.stdout.split() if line)
 
 

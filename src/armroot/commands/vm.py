@@ -75,7 +75,7 @@ def _in_env(env: Env, script: str, purpose: str) -> None:
     from armroot.session.run import run
 
     argv = ("sh", "-ec", script)
-    result = run(Request(env.name, argv, exclusive_for=purpose, accel=False))
+    result = run(Request(env.name, argv, exclusive_for=purpose, accel="none"))
     if result.exit_code != 0:
         raise ExternalCommandError(
             f"{purpose} failed in '{env.name}' with exit status {result.exit_code}",

@@ -118,3 +118,20 @@ def remove(name: str, directory: Path = BINFMT_DIR) -> None:
         os.write(fd, b"-1")
     finally:
         os.close(fd)
+
+
+OWN_INSTANCE_SINCE = (6, 7)  # binfmt_misc of a user namespace's own
+
+
+def kernel_version(release: str) -> tuple[int, int]:
+    """``6.18.44-foo`` -> (6, 18); (0, 0) for what does not parse."""
+    parts = release.split(".")
+    try:
+        return int(parts[0]), int("".join(c for c in parts[1].split("-")[0] if c.isdigit()) or 0)
+    except (IndexError, ValueError):
+        return (0, 0)
+
+
+def own_instances(release: str | None = None) -> bool:
+    """Whether this kernel gives each user namespace a binfmt_misc of its own."""
+    return kernel_version(release or os.uname().release) >= OWN_INSTANCE_SINCE

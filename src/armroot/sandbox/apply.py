@@ -15,7 +15,7 @@ import stat
 from armroot.errors import ArmrootError
 from armroot.host import syscalls as sc
 from armroot.rootfs.paths import is_within, resolve_in_root_str
-from armroot.sandbox.ops import Bind, Devpts, File, MountOp, Proc, Symlink, Sysfs, Tmpfs
+from armroot.sandbox.ops import Bind, Binfmt, Devpts, File, MountOp, Proc, Symlink, Sysfs, Tmpfs
 
 
 class SetupError(Exception):
@@ -187,6 +187,9 @@ def _apply(root: str, op: MountOp) -> None:
     if isinstance(op, File):
         _write_file(root, op)
         return
+    if isinstance(op, Binfmt):
+        _binfmt(root, op)
+        return
     target = _target(root, op.target)
     _ensure_mount_point(root, target, directory=True)
     if isinstance(op, Tmpfs):
@@ -212,6 +215,35 @@ def _apply(root: str, op: MountOp) -> None:
             sc.MS_NOSUID | sc.MS_NOEXEC,
             "newinstance,ptmxmode=0666,mode=620",
         )
+
+
+def _binfmt(root: str, op: Binfmt) -> None:
+    """Mount the user namespace's own binfmt_misc and register ``op``'s handlers. Each
+    interpreter is named by its host path (resolved inside the root) and opened by the
+    kernel at registration (flag F), so it serves the session after chroot too."""
+    target = _target(root, op.target)
+    _ensure_mount_point(root, target, directory=True)
+    try:
+        _mount_on(
+            target, "binfmt_misc", "binfmt_misc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, None
+        )
+    except OSError as exc:
+        raise SetupError(
+            f"this kernel gives the session no binfmt_misc of its own ({exc.strerror}; "
+            "Linux 6.7 or later does)"
+        ) from exc
+    for name, magic, mask, interpreter, flags in op.entries:
+        if "F" not in flags:
+            raise SetupError(f"binfmt handler {name}: flag F is required inside a session")
+        host_path = _target(root, interpreter)
+        escape = "".join(f"\\x{magic[i : i + 2]}" for i in range(0, len(magic), 2))
+        escape_mask = "".join(f"\\x{mask[i : i + 2]}" for i in range(0, len(mask), 2))
+        line = f":{name}:M::{escape}:{escape_mask}:{host_path}:{flags}"
+        fd = os.open(os.path.join(target, "register"), os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
 
 
 def describe(op: MountOp) -> str:

@@ -173,8 +173,50 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
     os._exit(code)
 
 
-def _helper(spec: SessionSpec, pipe_w: int, parent: int) -> None:
+def identity_map(current: str) -> str:
+    """A uid_map or gid_map that maps every id of ``current`` (this namespace's map) to
+    itself: the session's user namespace has exactly the ids armroot has."""
+    lines = []
+    for line in current.splitlines():
+        words = line.split()
+        if len(words) == 3:
+            lines.append(f"{words[0]} {words[0]} {words[2]}")
+    return "\n".join(lines) + "\n"
+
+
+def _map_ids(child: int) -> None:
+    """Give the helper's new user namespace armroot's own ids (written from outside it)."""
+    for name in ("uid_map", "gid_map"):
+        with open(f"/proc/self/{name}") as mine:
+            wanted = identity_map(mine.read())
+        fd = os.open(f"/proc/{child}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, wanted.encode())
+        finally:
+            os.close(fd)
+
+
+def _own_user_namespace(pipe_w: int, sync: tuple[int, int]) -> None:
+    """unshare(CLONE_NEWUSER), then wait for armroot to map the ids."""
+    ready_w, mapped_r = sync
+    try:
+        sc.unshare(sc.CLONE_NEWUSER)
+    except OSError as exc:
+        _report(pipe_w, "setup", f"cannot create a user namespace for the session: {exc.strerror}")
+        os._exit(EXIT_SETUP_FAILED)
+    os.write(ready_w, b"u")
+    os.close(ready_w)
+    if os.read(mapped_r, 1) != b"m":
+        _report(pipe_w, "setup", "the session's user namespace was given no ids")
+        os._exit(EXIT_SETUP_FAILED)
+    os.close(mapped_r)
+
+
+def _helper(spec: SessionSpec, pipe_w: int, parent: int, sync: tuple[int, int] | None) -> None:
     sc.die_with_parent(parent)
+    if sync is not None:
+        _own_user_namespace(pipe_w, sync)
+        sc.die_with_parent(parent)
     try:
         sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
     except OSError as exc:
@@ -191,7 +233,7 @@ def _helper(spec: SessionSpec, pipe_w: int, parent: int) -> None:
     os._exit(code)
 
 
-def _child_main(fn: Callable[[SessionSpec, int, int], None], *args: Any) -> None:
+def _child_main(fn: Callable[..., None], *args: Any) -> None:
     """Run ``fn`` in a forked child; never return into the parent's code."""
     try:
         fn(*args)
@@ -207,6 +249,23 @@ def _child_main(fn: Callable[[SessionSpec, int, int], None], *args: Any) -> None
     os._exit(EXIT_SETUP_FAILED)
 
 
+def _give_ids(helper: int, ready: tuple[int, int], mapped: tuple[int, int]) -> None:
+    """Wait for the helper's user namespace, map its ids, let it go on. If mapping fails the
+    helper reads end-of-file and reports; the session ends there."""
+    os.close(ready[1])
+    os.close(mapped[0])
+    try:
+        if os.read(ready[0], 1) == b"u":
+            try:
+                _map_ids(helper)
+                os.write(mapped[1], b"m")
+            except OSError:
+                pass
+    finally:
+        os.close(ready[0])
+        os.close(mapped[1])
+
+
 def execute(spec: SessionSpec) -> Outcome:
     """Run ``spec`` to completion; returns how the command ended."""
     pipe_r, pipe_w = os.pipe2(os.O_CLOEXEC)
@@ -215,12 +274,17 @@ def execute(spec: SessionSpec) -> Outcome:
     sys.stdout.flush()
     sys.stderr.flush()
     parent = os.getpid()
+    ready = os.pipe2(os.O_CLOEXEC) if spec.user_namespace else None
+    mapped = os.pipe2(os.O_CLOEXEC) if spec.user_namespace else None
     try:
         helper = os.fork()
         if helper == 0:
             os.close(pipe_r)
-            _child_main(_helper, spec, pipe_w, parent)
+            sync = (ready[1], mapped[0]) if ready and mapped else None
+            _child_main(_helper, spec, pipe_w, parent, sync)
         os.close(pipe_w)
+        if ready and mapped:
+            _give_ids(helper, ready, mapped)
         status = _supervise(helper, reap_all=False)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)

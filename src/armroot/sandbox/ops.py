@@ -59,7 +59,17 @@ class File(NamedTuple):
     mode: int = 0o644
 
 
-MountOp = Bind | Tmpfs | Proc | Sysfs | Devpts | Symlink | File
+class Binfmt(NamedTuple):
+    """A binfmt_misc instance of the session's own user namespace (Linux >= 6.7) at
+    ``target``, with handlers registered in it (each entry: name, magic and mask in hex,
+    the interpreter's path inside the root, flags). It replaces, for the session's
+    programs, every handler of the host; the host's are untouched."""
+
+    target: str
+    entries: tuple[tuple[str, str, str, str, str], ...]
+
+
+MountOp = Bind | Tmpfs | Proc | Sysfs | Devpts | Symlink | File | Binfmt
 
 
 class SessionSpec(NamedTuple):
@@ -74,13 +84,17 @@ class SessionSpec(NamedTuple):
     # tmpfs mounted there inside the session: whatever the session changes vanishes with it.
     ephemeral_scratch: str | None = None
     stdout_fd: int | None = None  # an open fd the command's stdout goes to (for capture)
+    # The session in a user namespace of its own (ids mapped one to one), so that it can
+    # have binfmt_misc handlers of its own (a Binfmt op).
+    user_namespace: bool = False
 
 
-OP_TYPES: tuple[type[MountOp], ...] = (Bind, Tmpfs, Proc, Sysfs, Devpts, Symlink, File)
+OP_TYPES: tuple[type[MountOp], ...] = (Bind, Tmpfs, Proc, Sysfs, Devpts, Symlink, File, Binfmt)
 _BY_NAME = {t.__name__: t for t in OP_TYPES}
 
 
-PlainOp = tuple[str, tuple[str | int | bool | None, ...]]
+PlainField = str | int | bool | None | tuple[tuple[str, ...], ...]
+PlainOp = tuple[str, tuple[PlainField, ...]]
 
 
 def to_plain(ops: tuple[MountOp, ...]) -> tuple[PlainOp, ...]:

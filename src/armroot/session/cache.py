@@ -29,7 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from armroot.session.request import Request
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 # The environment variables the env's part of the plan reads (the native cmake switch, and
 # where the native toolchain is cached).
 ENVIRON = ("ARMROOT_NATIVE_CMAKE", "ARMROOT_CACHE", "XDG_CACHE_HOME")
@@ -38,8 +38,16 @@ BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 # which cmake there are: dpkg and pacman replace files by renaming, so a change shows in the
 # directory), and the files it reads: gcc's identity, cmake's, and the package database that
 # says which cmake version the root has (the native cmake matches it).
-ROOT_DIRS = ("/", "/usr", "/usr/bin", "/usr/share", "/etc/alternatives", layout.PACMAN_LOCAL)
-ROOT_FILES = (layout.ROOT_GCC, layout.ROOT_CMAKE, layout.DPKG_STATUS)
+ROOT_DIRS = (
+    "/",
+    "/usr",
+    "/usr/bin",
+    "/usr/share",
+    "/etc/alternatives",
+    layout.PACMAN_LOCAL,
+    layout.APT_SOURCES_DIR,
+)
+ROOT_FILES = (layout.ROOT_GCC, layout.ROOT_CMAKE, layout.DPKG_STATUS, layout.APT_SOURCES)
 
 
 def usable_for(request: Request) -> bool:
@@ -125,17 +133,17 @@ def fingerprint(base: tuple[object, ...], inputs: EnvInputs) -> tuple[object, ..
     return (*base, tuple((s, _signature(s)) for s in sources))
 
 
-def record_path(env_dir: str, accel: bool) -> str:
-    return os.path.join(env_dir, f"plan-{'accel' if accel else 'plain'}.record")
+def record_path(env_dir: str, accel: str) -> str:
+    return os.path.join(env_dir, f"plan-{accel}.record")
 
 
-def save(env_dir: str, accel: bool, base: tuple[object, ...], inputs: EnvInputs) -> None:
+def save(env_dir: str, accel: str, base: tuple[object, ...], inputs: EnvInputs) -> None:
     """Keep ``inputs`` in the cache. The file is written unnamed (O_TMPFILE) and given
     its name when complete, so a reader finds a whole record or none (then it goes the full
     way), and a killed armroot leaves no partial file behind."""
     from armroot.host.syscalls import link_fd
 
-    plain = (*inputs[:4], to_plain(inputs.accel_ops))
+    plain = (*inputs[:4], to_plain(inputs.accel_ops), inputs.user_namespace)
     data = marshal.dumps((fingerprint(base, inputs), plain))  # type: ignore[arg-type]
     path = record_path(env_dir, accel)
     try:
@@ -158,7 +166,7 @@ def save(env_dir: str, accel: bool, base: tuple[object, ...], inputs: EnvInputs)
         os.close(fd)
 
 
-def load(env_dir: str, accel: bool) -> EnvInputs | None:
+def load(env_dir: str, accel: str) -> EnvInputs | None:
     """The recorded inputs if what they were made from is unchanged; None otherwise."""
     try:
         with open(record_path(env_dir, accel), "rb") as record:
@@ -166,8 +174,9 @@ def load(env_dir: str, accel: bool) -> EnvInputs | None:
             if st.st_uid != os.geteuid() or st.st_mode & 0o022:
                 return None  # only a record this user wrote, that no one else could change
             recorded, plain = marshal.load(record)
-        root, qemu_cpu, qemu_binds, accel_env, accel_ops = plain
-        inputs = EnvInputs(root, qemu_cpu, qemu_binds, accel_env, from_plain(accel_ops))
+        root, qemu_cpu, qemu_binds, accel_env, accel_ops, user_namespace = plain
+        ops = from_plain(accel_ops)
+        inputs = EnvInputs(root, qemu_cpu, qemu_binds, accel_env, ops, bool(user_namespace))
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
         return None
     base = base_fingerprint(env_dir, inputs.root)

@@ -33,6 +33,7 @@ class EnvInputs(NamedTuple):
     qemu_binds: tuple[str, ...]  # interpreters to bind (handlers without the F flag)
     accel_env: tuple[tuple[str, str], ...] = ()  # the native compilers' environment
     accel_ops: tuple[MountOp, ...] = ()  # ... and mounts
+    user_namespace: bool = False  # ... and whether the session needs its own (twins)
 
 
 def parse_bind(text: str) -> UserBind:
@@ -128,4 +129,5 @@ def plan_inputs(env: EnvInputs, run: Request) -> PlanInputs:
         term=os.environ.get("TERM"),
         console=_stdin_terminal(),
         extra_ops=env.accel_ops,
+        user_namespace=env.user_namespace,
     )

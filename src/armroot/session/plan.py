@@ -51,6 +51,7 @@ class PlanInputs(NamedTuple):
     term: str | None = None
     console: str | None = None  # the host terminal on stdin, bound at /dev/console
     extra_ops: tuple[MountOp, ...] = ()
+    user_namespace: bool = False
 
 
 def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
@@ -134,4 +135,5 @@ def plan(inputs: PlanInputs) -> SessionSpec:
         argv=inputs.argv,
         env=environment(inputs),
         workdir=inputs.workdir,
+        user_namespace=inputs.user_namespace,
     )

@@ -31,13 +31,14 @@ def env_inputs(request: Request, env_dir: str, fd: int) -> EnvInputs:
     record = cache.usable_for(request)
     before = cache.base_fingerprint(env_dir, str(env.rootfs)) if record else None
     warned = log.warnings_given()
-    accel = _accel(env, request, store) if request.accel else None
+    accel = _accel(env, request, store) if request.accel != "none" else None
     inputs = EnvInputs(
         root=str(env.rootfs),
         qemu_cpu=env.meta.qemu_cpu,
         qemu_binds=qemu.qemu_binds(archmod.by_name(env.meta.arch)),
         accel_env=accel.env if accel else (),
         accel_ops=accel.ops if accel else (),
+        user_namespace=accel.user_namespace if accel else False,
     )
     if request.exclusive_for:
         envlock.exclusive(fd, env.name, request.exclusive_for)
@@ -57,15 +58,15 @@ def _accel(env: Env, request: Request, store: Store) -> SessionAccel | None:
         # On an overlay: reading what gcc targets must not write a byte into the env (the
         # session it serves may be an --ephemeral one).
         argv = ("sh", "-c", script)
-        probed = run(Request(env.name, argv, capture=True, accel=False, ephemeral=True))
+        probed = run(Request(env.name, argv, capture=True, accel="none", ephemeral=True))
         if probed.exit_code != 0:
             raise ProbeError(f"its gcc did not answer (exit status {probed.exit_code})")
         return probed.stdout
 
-    return setup.for_session(env, store, request.board or env.meta.board, probe)
+    return setup.for_session(env, store, request.board or env.meta.board, probe, request.accel)
 
 
-def _record(env: Env, accel: bool, before: tuple[object, ...], inputs: EnvInputs) -> None:
+def _record(env: Env, accel: str, before: tuple[object, ...], inputs: EnvInputs) -> None:
     """Keep the env's part of the plan in the cache, if nothing it depends on changed while
     it was made (the first session in an env discovers its compilers, and saves them)."""
     if cache.base_fingerprint(str(env.path), str(env.rootfs)) != before:

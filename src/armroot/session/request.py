@@ -5,6 +5,39 @@ from __future__ import annotations
 
 from armroot.tuples import NamedTuple
 
+# How a session runs the root's compilers and build tools (armroot.accel):
+#   twins  the root's own programs, native through their amd64 twins where the archive has
+#          them (armroot.twins), emulated where not
+#   clang  native clang standing in for the root's gcc (falling back to it), tools emulated
+#   none   everything emulated by QEMU
+#   auto   twins where the root's compiler has a twin, else clang
+ACCEL_MODES = ("auto", "twins", "clang", "none")
+
+
+ACCEL_VAR = "ARMROOT_ACCEL"  # the mode where neither --accel nor armroot.toml names one
+
+
+def accel_mode(asked: str | None, no_accel: bool = False, configured: str | None = None) -> str:
+    """The mode --accel (``asked``), --no-accel and armroot.toml (``configured``) choose, in
+    that order, else $ARMROOT_ACCEL, else auto."""
+    import os
+
+    if no_accel:
+        return "none"
+    mode = asked or configured or os.environ.get(ACCEL_VAR) or "auto"
+    if mode not in ACCEL_MODES:
+        from armroot.errors import UsageError
+
+        source = "--accel" if asked else ("accel" if configured else ACCEL_VAR)
+        raise UsageError(f"unknown {source} mode '{mode}'", f"use one of {', '.join(ACCEL_MODES)}")
+    return mode
+
+
+def package_mode() -> str:
+    """How package changes run (install, upgrade): their maintainer scripts through twins,
+    unless the user's default turns native programs off (clang has nothing to add there)."""
+    return "twins" if accel_mode(None) in ("auto", "twins") else "none"
+
 
 class Request(NamedTuple):
     """A command to run in an env, and how."""
@@ -18,7 +51,7 @@ class Request(NamedTuple):
     ephemeral: bool = False  # changes to the root vanish when the command ends
     capture: bool = False  # collect the command's stdout into Result.stdout
     exclusive_for: str | None = None  # hold the env's lock exclusively, for this purpose
-    accel: bool = True  # native compilers first on PATH (armroot.accel), where available
+    accel: str = "auto"  # one of ACCEL_MODES
     board: str | None = None  # the board the native compilers target (default: the env's)
 
 

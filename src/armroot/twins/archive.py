@@ -8,7 +8,9 @@ Cache (under the cache home)::
     twins/index/<key>/Release        the verified Release text (key: URI and suite)
     twins/index/<key>/Packages-<c>   the verified amd64 index of component c
     twins/debs/<sha256>.deb          verified packages
-    twins/trees/<sha256>/            a package's files (renamed into place when whole)
+    twins/trees/<sha256>/            a package's files (renamed into place when whole), and
+                                     its md5sums (from the .deb's control member) as
+                                     .armroot-md5sums: what a twin set checks the files by
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ ARCH = "amd64"
 TRUSTED = ("/etc/apt/trusted.gpg", "/etc/apt/trusted.gpg.d")
 TIMEOUT = 60.0
 KEY_SUFFIXES = (".gpg", ".pgp", ".asc")
+MD5SUMS = ".armroot-md5sums"  # in a tree: the package's own md5sums
 
 
 def dearmor(text: str) -> bytes:
@@ -67,7 +70,7 @@ def _key(source: AptSource) -> str:
 
 
 @contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
+def locked(directory: Path) -> Iterator[None]:
     """One armroot at a time fetches into ``directory`` (others wait, then find it done)."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / ".lock", "w") as lock:
@@ -126,7 +129,7 @@ def verified_release(root: Path, source: AptSource, cache: Path) -> str:
             f"the root trusts no keyring for {source.uri} {source.suite}",
             "install its archive keyring in the env",
         )
-    with _locked(directory):
+    with locked(directory):
         signed = directory / "InRelease"
         _download(f"{source.uri}/dists/{source.suite}/InRelease", signed)
         plain = directory / "Release"
@@ -156,7 +159,7 @@ def amd64_index(source: AptSource, release: str, cache: Path) -> dict[str, list[
     listed = release_sha256(release)
     directory = cache / "twins" / "index" / _key(source)
     found: dict[str, list[Package]] = {}
-    with _locked(directory):
+    with locked(directory):
         for component in source.components:
             path = f"{component}/binary-{ARCH}/Packages.xz"
             if path not in listed:
@@ -187,12 +190,14 @@ def tree(source: AptSource, package: Package, cache: Path) -> Path:
     """The package's files, unpacked from its verified .deb (fetched once)."""
     trees = cache / "twins" / "trees"
     done = trees / package.sha256
-    if done.is_dir():
+    if (done / MD5SUMS).is_file():
         return done
     debs = cache / "twins" / "debs"
-    with _locked(debs):
-        if done.is_dir():  # another armroot made it while this one waited
+    with locked(debs):
+        if (done / MD5SUMS).is_file():  # another armroot made it while this one waited
             return done
+        if done.exists():  # found altered by a twin set (its md5sums removed): made again
+            safe_remove(done)
         deb = debs / f"{package.sha256}.deb"
         if not deb.is_file() or _sha256(deb) != package.sha256:
             log.debug(f"fetching {package.name} {package.version} ({package.size} bytes)")
@@ -224,14 +229,22 @@ def unpack(deb: Path, into: Path) -> None:
         | lax.EXTRACT_PERM
         | lax.EXTRACT_TIME
     )
-    data = b""
+    data = control = b""
     with libarchive.file_reader(str(deb)) as members:
         for member in members:
             if member.pathname.startswith("data.tar"):
                 data = b"".join(member.get_blocks())
-                break
+            elif member.pathname.startswith("control.tar"):
+                control = b"".join(member.get_blocks())
     if not data:
         raise TwinUnavailable(f"{deb.name} has no data member", "fetch it again")
+    sums = b""
+    if control:
+        with libarchive.memory_reader(control) as entries:
+            for entry in entries:
+                if entry.pathname in ("./md5sums", "md5sums"):
+                    sums = b"".join(entry.get_blocks())
+    (into / MD5SUMS).write_bytes(sums)
     cwd = os.getcwd()
     os.chdir(into)
     try:

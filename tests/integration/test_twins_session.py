@@ -1,0 +1,332 @@
+"""Sessions that run the root's own programs through their amd64 twins (armroot.twins,
+armroot.accel.twin_session): real roots, the real archive, the session's own binfmt_misc
+handlers; every result compared with the fully emulated one."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import armroot
+from tests.integration.conftest import ArmEnv, make_env
+
+pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network]
+
+# The product's default: what a user who asks for nothing gets (the suite's own default is
+# the clang path, tests/conftest.py).
+AUTO = {"ARMROOT_ACCEL": "auto"}
+MACHINE = {"arm64": "aarch64", "armhf": "armv7l"}
+TRIPLE = {"arm64": "aarch64-linux-gnu", "armhf": "arm-linux-gnueabihf"}
+LOADER = re.compile(r"^/run/armroot/twins/cache/trees/[0-9a-f]{64}/usr/lib/x86_64-linux-gnu/ld-")
+
+
+def _run(env: ArmEnv, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return armroot("run", *args, home=env.home, env=AUTO, timeout=timeout)
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"{proc.args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _rootfs(env: ArmEnv) -> Path:
+    return env.home / "envs" / env.name / "rootfs"
+
+
+@pytest.mark.parametrize("arch", ["arm64", "armhf"])
+def test_the_roots_own_programs_run_natively_and_answer_as_the_board(
+    arch: str, shared_envs: dict[str, ArmEnv]
+) -> None:
+    env = shared_envs[arch]
+    # $$ is the shell: the root's dash, run by its twin (its loader is what the kernel runs).
+    # Perl has no twin: QEMU runs it, started by the native shell, and shows the ARM program.
+    script = (
+        "readlink /proc/$$/exe; uname -m; dpkg --print-architecture; gcc -dumpmachine; "
+        'perl -e \'print readlink("/proc/self/exe"), "\\n"\'; env'
+    )
+    lines = _ok(_run(env, env.name, "--", "sh", "-c", script)).splitlines()
+    assert LOADER.match(lines[0]), lines[0]
+    assert lines[1:5] == [MACHINE[arch], arch, TRIPLE[arch], "/usr/bin/perl"]
+    # Nothing a twin needs reaches the programs it starts.
+    environment = dict(line.split("=", 1) for line in lines[5:] if "=" in line)
+    assert not [k for k in environment if k.startswith("LD_") or k == "GCC_EXEC_PREFIX"]
+    assert "/run/armroot" not in environment["PATH"]
+    # The handler says what ran natively.
+    verbose = _run(
+        env, "-v", env.name, "--", "sh", "-c", "make --version >/dev/null; dpkg -l dash >/dev/null"
+    )
+    _ok(verbose)
+    assert re.search(
+        r"armroot twins: /usr/bin/make: native twin /run/armroot/twins/cache/trees/", verbose.stderr
+    )
+    assert "armroot twins: /usr/bin/dpkg: emulated" in verbose.stderr
+    # The twinned packages' files in the env are the packages' own.
+    _ok(
+        armroot(
+            "run",
+            env.name,
+            "--accel",
+            "none",
+            "--",
+            "dpkg",
+            "--verify",
+            "make",
+            "dash",
+            "coreutils",
+            "sed",
+            home=env.home,
+        )
+    )
+
+
+CXX = """\
+#include <algorithm>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+int main(int argc, char **argv) {
+    std::map<std::string, int> counts;
+    std::vector<std::string> words(argv + 1, argv + argc);
+    std::sort(words.begin(), words.end());
+    for (const auto &w : words) counts[w]++;
+    for (const auto &[w, n] : counts) std::cout << w << " " << n << "\\n";
+}
+"""
+C = """\
+#include <math.h>
+#include <stdio.h>
+int main(void) { double s = 0; for (int i = 1; i < 100; i++) s += sqrt(i); printf("%.3f\\n", s); }
+"""
+OMP = """\
+#include <omp.h>
+#include <stdio.h>
+int main(void) {
+    long sum = 0;
+    #pragma omp parallel for reduction(+:sum)
+    for (long i = 1; i <= 1000; i++) sum += i;
+    printf("%ld %d\\n", sum, omp_get_max_threads());
+}
+"""
+# Compile, link, compile-and-link (g++ and gcc add -lm: the offloading option arm64's gcc
+# records), LTO, OpenMP with the root's libgomp; then run what was built.
+STEPS = """\
+set -e
+cd "$1"
+g++ -O2 -g -c ../t.cpp -o t.o
+g++ -O2 t.o -o t
+g++ -O2 -g ../t.cpp -o t1
+gcc -O2 -g ../c.c -o c -lm
+gcc -O2 -flto -frandom-seed=1 -c ../c.c -o lto.o
+gcc -O2 -flto lto.o -o lto -lm
+gcc -O2 -g -fopenmp ../omp.c -o omp
+./t b a b
+./c
+OMP_NUM_THREADS=3 ./omp
+"""
+OUTPUTS = ("t.o", "t", "t1", "c", "lto.o", "lto", "omp")
+
+
+@pytest.mark.parametrize("arch", ["arm64", "armhf"])
+def test_the_twin_gcc_makes_the_bytes_the_emulated_gcc_makes(
+    arch: str, shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    env = shared_envs[arch]
+    for name, text in (("t.cpp", CXX), ("c.c", C), ("omp.c", OMP), ("steps.sh", STEPS)):
+        (tmp_path / name).write_text(text)
+    shown = {}
+    for mode in ("twins", "none"):
+        (tmp_path / mode).mkdir()
+        proc = _run(
+            env, env.name, "--accel", mode, "--bind", f"{tmp_path}:/p", "--workdir", "/p",
+            "--", "sh", "steps.sh", mode,
+        )  # fmt: skip
+        shown[mode] = _ok(proc)
+    assert shown["twins"] == shown["none"] == "a 1\nb 2\n661.463\n500500 3\n"
+    for name in OUTPUTS:
+        twin, emulated = tmp_path / "twins" / name, tmp_path / "none" / name
+        assert twin.read_bytes() == emulated.read_bytes(), name
+
+
+OGG_URL = "http://deb.debian.org/debian/pool/main/libo/libogg/libogg_1.3.5.orig.tar.xz"
+OGG_SHA256 = "c4d91be36fc8e54deae7575241e03f4211eb102afb3fc0775fbbc1b740016705"
+CONFIGURED = (
+    "config.h",
+    "config.status",
+    "Makefile",
+    "src/Makefile",
+    "include/ogg/config_types.h",
+    "libtool",
+)
+
+
+@pytest.mark.slow
+def test_a_configure_script_finds_what_it_finds_emulated(
+    shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    """libogg's autoconf/libtool configure, then make and make check: everything configure
+    wrote is the same with twins as fully emulated."""
+    from tests.integration.conftest import cache_dir
+    from tests.integration.workloads import fetch_pinned
+
+    env = shared_envs["arm64"]
+    tarball = fetch_pinned(OGG_URL, OGG_SHA256, cache_dir() / "sources")
+    for mode in ("twins", "none"):
+        (tmp_path / mode).mkdir()
+        subprocess.run(["tar", "-C", str(tmp_path / mode), "-xJf", str(tarball)], check=True)
+    # The same path inside for both, so that what configure records is comparable.
+    script = "cd /src/libogg-1.3.5 && ./configure -q && make -s -j2 && make -s check"
+    for mode in ("twins", "none"):
+        proc = _run(
+            env, env.name, "--accel", mode, "--bind", f"{tmp_path / mode}:/src",
+            "--", "sh", "-c", script, timeout=3000,
+        )  # fmt: skip
+        _ok(proc)
+    for name in CONFIGURED:
+        twin = tmp_path / "twins/libogg-1.3.5" / name
+        emulated = tmp_path / "none/libogg-1.3.5" / name
+        assert twin.read_bytes() == emulated.read_bytes(), name
+    for lib in ("src/.libs/libogg.so.0.8.5", "src/.libs/libogg.a"):
+        twin = tmp_path / "twins/libogg-1.3.5" / lib
+        assert twin.read_bytes() == (tmp_path / "none/libogg-1.3.5" / lib).read_bytes(), lib
+
+
+FORTRAN = """\
+program sums
+  implicit none
+  integer :: i
+  real(8) :: s = 0
+  do i = 1, 100
+    s = s + sqrt(real(i, 8))
+  end do
+  print '(F10.3)', s
+end program sums
+"""
+
+
+def test_installs_use_twins_and_the_next_session_twins_what_they_installed(
+    arm64_tarball: Path, home: Path, tmp_path: Path
+) -> None:
+    """While twins run its maintainer scripts, `armroot install` brings gfortran (a twinned
+    compiler); the next session runs its twin, whose Fortran is the emulated one's, and the
+    env's files are the packages'. A reinstalled twinned program keeps its twin."""
+    env = make_env(arm64_tarball, "arm64", home, "f")
+    try:
+        done = armroot("install", env.name, "gfortran", home=home, env=AUTO, timeout=1800)
+        _ok(done)
+        (tmp_path / "s.f90").write_text(FORTRAN)
+        build = "gfortran -O2 -g s.f90 -o s-$1 && ./s-$1"
+        results = {}
+        for mode in ("twins", "none"):
+            proc = _run(
+                env, "-v", env.name, "--accel", mode, "--bind", f"{tmp_path}:/p", "--workdir", "/p",
+                "--", "sh", "-c", build, "sh", mode,
+            )  # fmt: skip
+            results[mode] = _ok(proc)
+            if mode == "twins":
+                assert re.search(r"/f951: native twin /run/armroot/twins/cache/trees/", proc.stderr)
+        assert results["twins"] == results["none"] == "   671.463\n"
+        assert (tmp_path / "s-twins").read_bytes() == (tmp_path / "s-none").read_bytes()
+        reinstall = "apt-get install -y -q --reinstall sed >/dev/null && sed --version | head -1"
+        assert _ok(_run(env, env.name, "--", "sh", "-c", reinstall)).startswith("sed (GNU sed)")
+        verbose = _run(env, "-v", env.name, "--", "sed", "--version")
+        assert re.search(r"armroot twins: /usr/bin/sed: native twin", verbose.stderr)
+        verify = ("dpkg", "--verify", "sed", "gfortran-14-aarch64-linux-gnu", "make")
+        _ok(armroot("run", env.name, "--accel", "none", "--", *verify, home=home))
+    finally:
+        armroot("rm", env.name, home=home)
+
+
+def _set_status(env: ArmEnv, package: str, version: str) -> None:
+    """Say in the env's dpkg database that ``package`` has another version (the env is the
+    test's own)."""
+    status = _rootfs(env) / "var/lib/dpkg/status"
+    text = status.read_text()
+    head, found, tail = text.partition(f"Package: {package}\n")
+    assert found
+    paragraph, sep, rest = tail.partition("\n\n")
+    paragraph = re.sub(r"^Version: .*$", f"Version: {version}", paragraph, flags=re.M)
+    status.write_text(head + found + paragraph + sep + rest)
+
+
+def test_faults_leave_programs_emulated_with_one_line(arm64_tarball: Path, home: Path) -> None:
+    env = make_env(arm64_tarball, "arm64", home, "faults")
+    try:
+        # A version the archive no longer has: that program stays emulated, said once.
+        _set_status(env, "make", "4.4.1-1")
+        first = _run(env, "--accel", "twins", env.name, "--", "make", "--version")
+        assert _ok(first).startswith("GNU Make 4.4.1")
+        said = [line for line in first.stderr.splitlines() if "make stays emulated" in line]
+        assert said == [
+            "warning: make stays emulated: the archive has 4.4.1-2 for amd64, not 4.4.1-1"
+        ], first.stderr
+        again = _run(env, env.name, "--accel", "twins", "--", "true")
+        assert "stays emulated" not in _ok(again) + again.stderr  # said when the set was made
+        verbose = _run(
+            env, "-v", env.name, "--accel", "twins", "--", "sh", "-c", "make -v >/dev/null"
+        )
+        assert "armroot twins: /usr/bin/make: emulated" in verbose.stderr
+        # A twin altered in the cache is found and unpacked again from its verified .deb.
+        twins = home / "cache/twins"
+        dash = next(twins.glob("trees/*/usr/bin/dash"))
+        dash.write_bytes(dash.read_bytes()[:1000])
+        _set_status(env, "make", "4.4.1-2")  # the package database changed: a new set
+        altered = _run(env, env.name, "--", "sh", "-c", "echo $((6 * 7))")
+        assert _ok(altered) == "42\n"
+        assert "was changed" in altered.stderr
+        assert os.path.getsize(dash) > 1000
+        # No network: the archive cannot be reached; the session runs emulated, one line.
+        sources = _rootfs(env) / "etc/apt/sources.list"
+        sources.write_text("deb http://127.0.0.1:9/debian trixie main\n")
+        offline = _run(env, env.name, "--accel", "twins", "--", "uname", "-m")
+        assert _ok(offline) == "aarch64\n"
+        lines = [
+            line for line in offline.stderr.splitlines() if line.startswith(("warning", "armroot"))
+        ]
+        assert len(lines) == 1 and "without twins" in lines[0] and "127.0.0.1:9" in lines[0], lines
+    finally:
+        armroot("rm", env.name, home=home)
+
+
+def test_two_first_sessions_fetch_once_and_a_killed_fetch_leaves_nothing_used(
+    arm64_tarball: Path, home: Path
+) -> None:
+    env = make_env(arm64_tarball, "arm64", home, "first")
+    try:
+        command = [sys.executable, "-m", "armroot", "run", env.name, "--", "sh", "-c", "echo ok"]
+        environ = dict(os.environ, ARMROOT_HOME=str(home), **AUTO)
+        # Killed while it fetches: what it left is never taken for a twin.
+        killed = subprocess.Popen(command, env=environ, stderr=subprocess.PIPE, text=True)
+        debs = home / "cache/twins/debs"
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and len(list(debs.glob("*.deb"))) < 3:
+            time.sleep(0.05)
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(60)
+        both = [
+            subprocess.Popen(
+                command, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=1800) for p in both]
+        assert [p.returncode for p in both] == [0, 0], outputs
+        assert [out for out, _ in outputs] == ["ok\n", "ok\n"]
+        fetching = [err for _, err in outputs if "Fetching native twins" in err]
+        assert len(fetching) <= 1, outputs  # one fetched (what the killed one had not); one waited
+        sets = list((home / "cache/twins/sets").iterdir())
+        assert [s for s in sets if not s.name.startswith(".")] and not [
+            s for s in sets if ".partial-" in s.name
+        ]
+        assert not list((home / "cache/twins/trees").glob(".*partial*"))
+        shell = _ok(_run(env, env.name, "--", "sh", "-c", "readlink /proc/$$/exe"))
+        assert LOADER.match(shell), shell
+    finally:
+        armroot("rm", env.name, home=home)
