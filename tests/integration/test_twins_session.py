@@ -119,14 +119,13 @@ int main(void) {
 # records), LTO, OpenMP with the root's libgomp; then run what was built.
 STEPS = """\
 set -e
-cd "$1"
-g++ -O2 -g -c ../t.cpp -o t.o
+g++ -O2 -g -c t.cpp -o t.o
 g++ -O2 t.o -o t
-g++ -O2 -g ../t.cpp -o t1
-gcc -O2 -g ../c.c -o c -lm
-gcc -O2 -flto -frandom-seed=1 -c ../c.c -o lto.o
+g++ -O2 -g t.cpp -o t1
+gcc -O2 -g c.c -o c -lm
+gcc -O2 -flto -frandom-seed=1 -c c.c -o lto.o
 gcc -O2 -flto lto.o -o lto -lm
-gcc -O2 -g -fopenmp ../omp.c -o omp
+gcc -O2 -g -fopenmp omp.c -o omp
 ./t b a b
 ./c
 OMP_NUM_THREADS=3 ./omp
@@ -139,14 +138,15 @@ def test_the_twin_gcc_makes_the_bytes_the_emulated_gcc_makes(
     arch: str, shared_envs: dict[str, ArmEnv], tmp_path: Path
 ) -> None:
     env = shared_envs[arch]
-    for name, text in (("t.cpp", CXX), ("c.c", C), ("omp.c", OMP), ("steps.sh", STEPS)):
-        (tmp_path / name).write_text(text)
     shown = {}
     for mode in ("twins", "none"):
-        (tmp_path / mode).mkdir()
+        work = tmp_path / mode  # at /w for both: the debug info records where gcc ran
+        work.mkdir()
+        for name, text in (("t.cpp", CXX), ("c.c", C), ("omp.c", OMP), ("steps.sh", STEPS)):
+            (work / name).write_text(text)
         proc = _run(
-            env, env.name, "--accel", mode, "--bind", f"{tmp_path}:/p", "--workdir", "/p",
-            "--", "sh", "steps.sh", mode,
+            env, env.name, "--accel", mode, "--bind", f"{work}:/w", "--workdir", "/w",
+            "--", "sh", "steps.sh",
         )  # fmt: skip
         shown[mode] = _ok(proc)
     assert shown["twins"] == shown["none"] == "a 1\nb 2\n661.463\n500500 3\n"

@@ -44,7 +44,7 @@ def test_md5sums_and_the_offload_rule() -> None:
     marked = b"\0-foffload-options=-l_GCC_m\0"
     assert table.offload("usr/bin/aarch64-linux-gnu-gcc-14", marked) == "args"
     assert table.offload("usr/bin/aarch64-linux-gnu-g++-14", marked) == "link"
-    assert table.offload("usr/bin/aarch64-linux-gnu-gfortran-14", marked) == "link"
+    assert table.offload("usr/bin/aarch64-linux-gnu-gfortran-14", marked) == "link-fortran"
     assert table.offload("usr/bin/arm-linux-gnueabihf-g++-14", b"no offloading") == ""
 
 
@@ -73,9 +73,12 @@ def test_a_gcc_driver_twin_is_told_where_the_roots_gcc_lives() -> None:
         "-B/usr/libexec/gcc/aarch64-linux-gnu/14/",
     )
     assert table.environment(GCC) == ("GCC_EXEC_PREFIX=/usr/lib/gcc/",)
-    specs = table.cxx_specs("aarch64-linux-gnu", "14")
+    specs = table.driver_specs("aarch64-linux-gnu", "14", offload=False)
     assert "-isystem /usr/include/aarch64-linux-gnu/c++/14" in specs
     assert specs.startswith("*cc1plus:\n+ -nostdinc++ -isystem /usr/include/c++/14 ")
+    assert "crtoffload" not in specs
+    offloading = table.driver_specs("aarch64-linux-gnu", "14", offload=True)
+    assert "*startfile:\n+ %{fopenacc|fopenmp:crtoffloadbegin%O%s}\n" in offloading
 
 
 def test_the_table_lists_qemu_twins_env_and_offload_lines() -> None:
@@ -86,6 +89,8 @@ def test_the_table_lists_qemu_twins_env_and_offload_lines() -> None:
     assert lines[2].startswith("twin\tab12\t/c/trees/l/ld.so\t--inhibit-cache\t")
     assert "env\tcd34\tGCC_EXEC_PREFIX=/usr/lib/gcc/" in lines
     assert "offload-m\tcd34\targs" in lines
+    assert "emulate-prefix\tcd34\t-print-" in lines and "emulate-exact\tcd34\t-v" in lines
+    assert not [line for line in lines if line.startswith("emulate") and "\tab12\t" in line]
     with pytest.raises(ValueError, match="a tab, newline or NUL"):
         table.render((MAKE,), AT._replace(cache="/c\tx"), (), verbose=False)
 

@@ -11,13 +11,21 @@
  *   qemu<TAB>E_MACHINE<TAB>PATH               QEMU for ARM programs of that machine
  *   twin<TAB>BUILD-ID<TAB>WORD...             the native command; {argv0} is ARGV0
  *   env<TAB>BUILD-ID<TAB>NAME=VALUE           set for that twin only
- *   offload-m<TAB>BUILD-ID<TAB>args|link      see below
+ *   offload-m<TAB>BUILD-ID<TAB>args|link|link-fortran      see below
+ *   emulate-exact|emulate-prefix<TAB>BUILD-ID<TAB>ARG
+ *
+ * emulate-*: an invocation with such an argument runs the root's own program under QEMU,
+ * not its twin: for a gcc driver the questions about itself (-print-search-dirs, -v,
+ * -dumpspecs ...), whose answers name a cross compiler's paths, configuration and order
+ * where the root's gcc names its own, and which configure scripts record (libtool's
+ * sys_lib_search_path_spec).
  *
  * offload-m is for a gcc driver twinning a root gcc configured with offloading (Debian's
  * native gcc is; its cross compilers are not): that gcc records -foffload-options=-l_GCC_m
- * among the options of a compile wherever -lm is given, and the C++ and Fortran drivers
- * give -lm themselves when they link. The twin is given the same option at the same
- * places, so the options a compile records (DW_AT_producer) are the root gcc's.
+ * (-l_GCC_gfortran) among the options of a compile wherever -lm (-lgfortran) is given, and
+ * when they link the C++ driver gives -lm itself and the Fortran driver -lgfortran -lm. The
+ * twin is given the same options at the same places, so the options a compile records
+ * (DW_AT_producer) are the root gcc's.
  *
  * A program in the table is the root's own file (armroot checked it against dpkg's md5sums),
  * and its twin is the amd64 build of the same source version; the word list runs it with the
@@ -87,6 +95,12 @@ static size_t slen(const char *s) {
 static int seq(const char *a, const char *b) {
     while (*a && *a == *b) a++, b++;
     return *a == *b;
+}
+
+static int starts(const char *s, const char *prefix) {
+    while (*prefix)
+        if (*s++ != *prefix++) return 0;
+    return 1;
 }
 
 static void write_all(int fd, const char *buf, size_t n) {
@@ -218,6 +232,7 @@ static int identify(long fd, char *id, size_t id_max, int *machine) {
 }
 
 #define OFFLOAD_M "-foffload-options=-l_GCC_m"
+#define OFFLOAD_GFORTRAN "-foffload-options=-l_GCC_gfortran"
 
 /* Options whose value is the next argument (not an input file). */
 static const char *const takes_value[] = {
@@ -302,6 +317,7 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
     char *fields[MAX_FIELDS];
     char *cursor = table, **twin = 0, *qemu = 0;
     int n, twin_words = 0, verbose = 0, nenv = 0, offload = 0;
+    const char *asked = 0; /* an argument that sends the invocation to QEMU */
     while (*envp && nenv < MAX_ENV) new_envp[nenv++] = *envp++;
     while ((n = next_line(&cursor, fields)) >= 0) {
         if (n == 2 && seq(fields[0], "verbose")) {
@@ -316,11 +332,20 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
             twin = kept;
         } else if (id[0] && n == 3 && seq(fields[0], "env") && seq(fields[1], id)) {
             nenv = set_env(nenv, fields[2]);
+        } else if (id[0] && n == 3 && !asked && seq(fields[1], id) &&
+                   (seq(fields[0], "emulate-exact") || seq(fields[0], "emulate-prefix"))) {
+            int prefix = seq(fields[0], "emulate-prefix");
+            for (int i = 3; i < argc && !asked; i++)
+                if (prefix ? starts(argv[i], fields[2]) : seq(argv[i], fields[2])) asked = argv[i];
         } else if (id[0] && n == 3 && seq(fields[0], "offload-m") && seq(fields[1], id)) {
-            offload = seq(fields[2], "link") ? 2 : 1;
+            offload = seq(fields[2], "link-fortran") ? 3 : seq(fields[2], "link") ? 2 : 1;
         }
     }
     int k = 0;
+    if (twin && asked && qemu) {
+        if (verbose) say(path, ": emulated for ", asked);
+        twin = 0;
+    }
     if (twin) {
         if (twin_words + argc > MAX_ARGS) die(path, "too many arguments");
         for (int i = 0; i < twin_words; i++) new_argv[k++] = seq(twin[i], "{argv0}") ? argv0 : twin[i];
@@ -338,12 +363,14 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
         if (verbose) say(path, ": emulated", id[0] ? "" : " (no build-id)");
     }
     for (int i = 3; i < argc; i++) {
-        if (twin && offload && seq(argv[i], "-lm"))
-            new_argv[k++] = OFFLOAD_M;
+        if (twin && offload && seq(argv[i], "-lm")) new_argv[k++] = OFFLOAD_M;
+        if (twin && offload && seq(argv[i], "-lgfortran")) new_argv[k++] = OFFLOAD_GFORTRAN;
         new_argv[k++] = argv[i];
     }
-    if (twin && offload == 2 && links(argc, argv, 3))
+    if (twin && offload >= 2 && links(argc, argv, 3)) {
+        if (offload == 3) new_argv[k++] = OFFLOAD_GFORTRAN;
         new_argv[k++] = OFFLOAD_M;
+    }
     new_argv[k] = 0;
     new_envp[nenv] = 0;
     long err = sys3(SYS_execve, (long)new_argv[0], (long)new_argv, (long)new_envp);

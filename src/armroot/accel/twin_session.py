@@ -60,13 +60,14 @@ def session(
         PLUGIN_DIR_INSIDE if twin_set.plugin else "",
     )
     qemu = tuple((e.machine, qemu_inside(e.qemu)) for e in emulators)
+    offload = any(p.offload for p in twin_set.programs)
     ops: list[MountOp] = [
         Bind(twin_cache, TWIN_CACHE_INSIDE, readonly=True),
         Bind(handler, HANDLER_INSIDE, readonly=True, recursive=False),
         Bind(preload, PRELOAD_INSIDE, readonly=True, recursive=False),
         File(MACHINE_INSIDE, machine + "\n"),
         File(TABLE_INSIDE, table.render(twin_set.programs, at, qemu, verbose)),
-        File(SPECS_INSIDE, table.cxx_specs(triple, gcc_major)),
+        File(SPECS_INSIDE, table.driver_specs(triple, gcc_major, offload)),
     ]
     ops += [
         Bind(e.interpreter, qemu_inside(e.qemu), readonly=True, recursive=False) for e in emulators

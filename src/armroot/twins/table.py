@@ -36,7 +36,7 @@ class Program(NamedTuple):
     twin_path: str  # relative to the twin cache ("trees/<sha256>/usr/bin/make")
     package: str  # the root's package
     driver: bool = False  # a gcc driver (told where the root's gcc lives)
-    offload: str = ""  # the root's gcc records -lm for offloading: "args", or "link" too
+    offload: str = ""  # the root's gcc records -lm for offloading: "args", "link", "link-fortran"
     size: int = 0  # of the twin's file (a set whose twin files changed is made again)
 
 
@@ -58,12 +58,15 @@ OFFLOAD_MARK = b"-foffload-options=-l_GCC_m"
 
 
 def offload(root_path: str, driver_bytes: bytes) -> str:
-    """How the twin of the root's driver ``root_path`` must add the offloading option its
-    gcc records for -lm: "" (the root's gcc does not), "args" (where -lm is given), "link"
-    (also when g++ or gfortran link, as they add -lm themselves)."""
+    """How the twin of the root's driver ``root_path`` must add the offloading options its
+    gcc records for -lm and -lgfortran: "" (the root's gcc does not), "args" (where they are
+    given), "link" (also when g++ links: it adds -lm), "link-fortran" (gfortran adds
+    -lgfortran -lm)."""
     if OFFLOAD_MARK not in driver_bytes:
         return ""
-    return "link" if re.search(r"-(?:g\+\+|gfortran)-\d+$", root_path) else "args"
+    if re.search(r"-gfortran-\d+$", root_path):
+        return "link-fortran"
+    return "link" if re.search(r"-g\+\+-\d+$", root_path) else "args"
 
 
 def md5sums(text: str) -> dict[str, str]:
@@ -114,14 +117,39 @@ def command(program: Program, at: Words) -> tuple[str, ...]:
     return words
 
 
+# A gcc driver's questions about itself: the root's own driver answers them (under QEMU), as
+# its twin would name the cross compiler's configuration, paths and their order.
+DRIVER_QUERIES_EXACT = (
+    "-v",
+    "--version",
+    "-###",
+    "--help",
+    "--target-help",
+    "-dumpspecs",
+    "-dumpmachine",
+    "-dumpversion",
+    "-dumpfullversion",
+)
+DRIVER_QUERIES_PREFIX = ("-print-", "--print-", "--help=")
+
+
 def environment(program: Program) -> tuple[str, ...]:
     """What the twin is started with besides the caller's environment."""
     return (f"GCC_EXEC_PREFIX={GCC_EXEC_PREFIX}",) if program.driver else ()
 
 
-def cxx_specs(triple: str, major: str) -> str:
-    """The cross compiler looks for C++ headers where a cross sysroot has them; the root has
-    them where its own g++ looks (and keeps local headers in /usr/local/include)."""
+# What a gcc configured with offloading links into an OpenMP or OpenACC program (its specs'
+# startfile and endfile); the cross compilers' specs lack them.
+OFFLOAD_SPECS = (
+    "*startfile:\n+ %{fopenacc|fopenmp:crtoffloadbegin%O%s}\n\n"
+    "*endfile:\n+ %{fopenacc|fopenmp:crtoffloadend%O%s}\n\n"
+)
+
+
+def driver_specs(triple: str, major: str, offload: bool) -> str:
+    """Specs for the cross drivers. The cross compiler looks for C++ headers where a cross
+    sysroot has them; the root has them where its own g++ looks (and keeps local headers in
+    /usr/local/include). A root gcc with offloading links its offload tables' crt files."""
     dirs = (
         f"/usr/include/c++/{major}",
         f"/usr/include/{triple}/c++/{major}",
@@ -133,7 +161,7 @@ def cxx_specs(triple: str, major: str) -> str:
         f"+ -nostdinc++ {isystem} -isystem /usr/local/include\n\n"
         "*cpp_unique_options:\n"
         "+ %{!nostdinc:-isystem /usr/local/include}\n\n"
-    )
+    ) + (OFFLOAD_SPECS if offload else "")
 
 
 def render(
@@ -154,4 +182,7 @@ def render(
         lines += [f"env\t{program.build_id}\t{e}" for e in environment(program)]
         if program.offload:
             lines.append(f"offload-m\t{program.build_id}\t{program.offload}")
+        if program.driver:
+            lines += [f"emulate-exact\t{program.build_id}\t{a}" for a in DRIVER_QUERIES_EXACT]
+            lines += [f"emulate-prefix\t{program.build_id}\t{a}" for a in DRIVER_QUERIES_PREFIX]
     return "\n".join(lines) + "\n"
