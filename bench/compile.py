@@ -1,23 +1,30 @@
-"""W1-W3 of ../shared/guide/bench.md, four ways, one run: the numbers in docs/benchmarks.md.
+"""W1-W3 and W6 of ../shared/guide/bench.md, five ways, one run: docs/benchmarks.md.
 
-    sudo .venv/bin/python bench/compile.py ENV [--workloads W1,W2,W3]
-        [--contenders cross,classic,no-accel,accel] [--census]
+    sudo .venv/bin/python bench/compile.py ENV [--workloads W1,W2,W3,W6]
+        [--contenders cross,classic,none,clang,twins] [--census]
 
 ENV is an armroot env (armhf or arm64) with cmake and g++ (Debian's defaults); googletest is
-installed into it when missing (W2 builds Google Test from its sources). The host needs the
-cross-compiler (g++-arm-linux-gnueabihf or g++-aarch64-linux-gnu), googletest, and strace
-for --census (apt-get install them; the harness says which are missing). The contenders:
+installed into it when missing (W2 builds Google Test from its sources), and dpkg-dev and
+debhelper for W6. The host needs the cross-compiler (g++-arm-linux-gnueabihf or
+g++-aarch64-linux-gnu), googletest, dpkg-dev and debhelper for W6, and strace for --census
+(apt-get install them; the harness says which are missing). The contenders:
 
 - cross: the host's Debian cross-compiler (g++-arm-linux-gnueabihf / g++-aarch64-linux-gnu)
   and the host's cmake and make; the reference. Tests run through binfmt + QEMU with
-  QEMU_LD_PREFIX pointing at the cross libraries.
+  QEMU_LD_PREFIX pointing at the cross libraries. For W6, Debian's own cross build,
+  `dpkg-buildpackage -a ARCH`, in a Debian trixie amd64 root with crossbuild-essential-ARCH,
+  debhelper and libc6:ARCH (made once with mmdebstrap into CROSS_ROOTS; the same gcc as the
+  env's); its tests run through binfmt + QEMU.
 - classic: the seed recipe: `chroot` into the env's root with proc and /dev mounted, its own
   gcc, cmake and make under QEMU (in a private mount namespace, so nothing stays mounted).
-- no-accel: `armroot build --no-accel`; accel: `armroot build` (native compilers).
+- none, clang, twins: `armroot build --accel MODE` (W6: `armroot run --accel MODE --
+  dpkg-buildpackage -b`): everything emulated; native clang for the root's gcc; the root's
+  own programs through their twins.
 
-Each workload is configure + build -j2 (+ its tests for W2 and W3), on a fresh copy of the
-source. Every contender's tests must pass, or its time is not a result. --census runs
-accelerated W1 once more under strace and says where its time goes, program by program.
+Each workload is configure + build -j2 (+ its tests for W2, W3 and W6), on a fresh copy of
+the source. Every contender's tests must pass, or its time is not a result. --census runs
+W1 once more under strace (in the mode of --census-mode, default clang) and says where its
+time goes, program by program.
 """
 
 from __future__ import annotations
@@ -58,7 +65,21 @@ from tests.integration.workloads import (
 
 ARMROOT = [sys.executable, "-m", "armroot"]
 CACHE = Path("/var/cache/armroot-tests/sources")
-CONTENDERS = ("cross", "classic", "no-accel", "accel")
+CONTENDERS = ("cross", "classic", "none", "clang", "twins")
+# W6: Debian's libogg 1.3.5-3 (trixie), built with dpkg-buildpackage -b (its tests included).
+OGG = "http://deb.debian.org/debian/pool/main/libo/libogg/"
+OGG_FILES = (
+    (
+        "libogg_1.3.5.orig.tar.xz",
+        "c4d91be36fc8e54deae7575241e03f4211eb102afb3fc0775fbbc1b740016705",
+    ),
+    (
+        "libogg_1.3.5-3.debian.tar.xz",
+        "980cc7c95d72d2a9c56cf9d602b8296c6551528890f28fee6769b801ea0e54f3",
+    ),
+)
+W6_PACKAGES = ("dpkg-dev", "debhelper")
+CROSS_ROOTS = Path("/var/cache/armroot-tests/bench")
 
 
 class Workload(NamedTuple):
@@ -94,6 +115,13 @@ WORKLOADS = {
         "make -C {build} -j2",
         "make -C {build} test",
     ),
+    "W6": Workload(
+        "W6",
+        "Debian's libogg 1.3.5-3: dpkg-buildpackage -b (configure, make -j2, its tests, dh)",
+        "",
+        "cd {src} && DEB_BUILD_OPTIONS=parallel=2 dpkg-buildpackage -b -uc -us {cross}",
+        "",
+    ),
 }
 
 
@@ -104,16 +132,24 @@ class Result(NamedTuple):
 
 
 def _sources(workload: str, into: Path) -> Path:
+    if workload == "W6":
+        orig, debian = (fetch_pinned(OGG + name, sha, CACHE) for name, sha in OGG_FILES)
+        subprocess.run(["tar", "-C", str(into), "-xJf", str(orig)], check=True)
+        src = into / "libogg-1.3.5"
+        subprocess.run(["tar", "-C", str(src), "-xJf", str(debian)], check=True)
+        return src
     if workload == "W3":
         return unpack_zlib(fetch_pinned(ZLIB_URL, ZLIB_SHA256, CACHE), into)
     gtest = FMT_GTEST_FROM_SOURCES if workload == "W2" else None
     return unpack_fmt(fetch_pinned(FMT_URL, FMT_SHA256, CACHE), into, gtest)
 
 
-def _script(w: Workload, src: str, build: str, cmake_extra: str = "", chost: str = "") -> str:
+def _script(
+    w: Workload, src: str, build: str, cmake_extra: str = "", chost: str = "", cross: str = ""
+) -> str:
     fill = {"src": shlex.quote(src), "build": shlex.quote(build)}
-    fill.update(cmake_extra=cmake_extra, chost=chost)
-    steps = [w.configure, w.build] + ([w.test] if w.test else [])
+    fill.update(cmake_extra=cmake_extra, chost=chost, cross=cross)
+    steps = [s for s in (w.configure, w.build, w.test) if s]
     return " && ".join(step.format(**fill) for step in steps)
 
 
@@ -158,12 +194,29 @@ def _bench_dir_in(root: Path) -> Iterator[Path]:
         safe_remove(path)
 
 
-def run_classic(w: Workload, work: Path, root: Path) -> Result:
+def cross_root(arch: str) -> Path:
+    """A Debian trixie amd64 root for Debian's cross build of ARCH packages (made once)."""
+    root = CROSS_ROOTS / f"trixie-amd64-cross-{arch}"
+    if (root / "usr/bin/dpkg-buildpackage").is_file():
+        return root
+    partial = root.with_name(root.name + ".partial")
+    if partial.exists():
+        safe_remove(partial)
+    CROSS_ROOTS.mkdir(parents=True, exist_ok=True)
+    include = f"crossbuild-essential-{arch},debhelper,libc6:{arch}"
+    argv = ["mmdebstrap", "--variant=buildd", f"--architectures=amd64,{arch}"]
+    argv += [f"--include={include}", "trixie", str(partial), "http://deb.debian.org/debian"]
+    subprocess.run(argv, check=True)
+    partial.rename(root)
+    return root
+
+
+def run_classic(w: Workload, work: Path, root: Path, cross: str = "") -> Result:
     with _bench_dir_in(root) as inside:
         src = _sources(w.name, inside)
         (inside / "build").mkdir()
         rel = "/" + str(inside.relative_to(root))
-        script = _script(w, str(src).replace(str(root), "", 1), f"{rel}/build")
+        script = _script(w, str(src).replace(str(root), "", 1), f"{rel}/build", cross=cross)
         # The recipe: proc and /dev mounted, chroot, the root's own tools. In a private mount
         # namespace so the mounts end with it (the recipe's own way leaves them on the host).
         recipe = (
@@ -177,10 +230,14 @@ def run_classic(w: Workload, work: Path, root: Path) -> Result:
         return _timed(argv, work / "log")
 
 
-def run_armroot(w: Workload, work: Path, env_name: str, accel: bool) -> Result:
+def run_armroot(w: Workload, work: Path, env_name: str, mode: str) -> Result:
     src = _sources(w.name, work)
+    if w.name == "W6":
+        script = _script(w, str(src), "/build")
+        argv = [*ARMROOT, "run", env_name, "-q", "--accel", mode, "--bind", f"{work}:{work}"]
+        return _timed([*argv, "--", "sh", "-c", script], work / "log")
     configure, build, test = (
-        step.format(src=shlex.quote(str(src)), build="/build", cmake_extra="", chost="")
+        step.format(src=shlex.quote(str(src)), build="/build", cmake_extra="", chost="", cross="")
         for step in (w.configure, w.build, w.test)
     )
     body = build + (f" && {test}" if test else "")
@@ -188,14 +245,14 @@ def run_armroot(w: Workload, work: Path, env_name: str, accel: bool) -> Result:
         f"[build]\nconfigure = {json.dumps(['sh', '-c', configure])}\n"
         f"build = {json.dumps(['sh', '-c', body])}\n"
     )
-    argv = [*ARMROOT, "build", env_name, "-q", "--src", str(src)]
-    return _timed(argv + ([] if accel else ["--no-accel"]), work / "log")
+    argv = [*ARMROOT, "build", env_name, "-q", "--src", str(src), "--accel", mode]
+    return _timed(argv, work / "log")
 
 
-def census(env_name: str, work: Path) -> tuple[float, list[tuple[str, int, float]]]:
-    """Accelerated W1 under strace: per program, how many ran and their own wall time (a
-    process's lifetime minus the time its child processes were running: make waiting for a
-    compiler is the compiler's time). Returns the total and rows sorted by time."""
+def census(env_name: str, work: Path, mode: str) -> tuple[float, list[tuple[str, int, float]]]:
+    """W1 under strace: per program, how many ran and their own wall time (a process's
+    lifetime minus the time its child processes were running: make waiting for a compiler
+    is the compiler's time). Returns the total and rows sorted by time."""
     src = _sources("W1", work)
     w = WORKLOADS["W1"]
     configure = w.configure.format(src=str(src), build="/build", cmake_extra="", chost="")
@@ -207,7 +264,7 @@ def census(env_name: str, work: Path) -> tuple[float, list[tuple[str, int, float
     argv = ["strace", "-f", "-q", "-ttt", "--pidns-translation"]
     argv += ["-e", "trace=execve,fork,vfork,clone,clone3"]
     argv += ["-e", "signal=none", "-o", str(trace)]
-    argv += [*ARMROOT, "build", env_name, "-q", "--src", str(src)]
+    argv += [*ARMROOT, "build", env_name, "-q", "--src", str(src), "--accel", mode]
     start = time.monotonic()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
     total = time.monotonic() - start
@@ -273,6 +330,7 @@ def main() -> int:
     parser.add_argument("--workloads", default="W1,W2,W3")
     parser.add_argument("--contenders", default=",".join(CONTENDERS))
     parser.add_argument("--census", action="store_true")
+    parser.add_argument("--census-mode", default="clang")
     args = parser.parse_args()
     workloads = [WORKLOADS[w] for w in args.workloads.split(",")]
     contenders = args.contenders.split(",")
@@ -287,6 +345,8 @@ def main() -> int:
     missing = [program for program in needs if shutil.which(program) is None]
     if "cross" in contenders and not os.path.isdir("/usr/src/googletest"):
         missing.append("googletest")
+    if "cross" in contenders and any(w.name == "W6" for w in workloads):
+        missing += [p for p in ("mmdebstrap",) if shutil.which(p) is None]
     if missing:
         packages = {f"{triple}-g++": f"g++-{triple}"}
         names = " ".join(packages.get(m, m) for m in missing)
@@ -296,6 +356,8 @@ def main() -> int:
     if not (env.rootfs / "usr/src/googletest").is_dir() and any(w.name == "W2" for w in workloads):
         install = [*ARMROOT, "install", args.env, *FMT_GTEST_FROM_SOURCES_PACKAGES, "-q"]
         subprocess.run(install, check=True)
+    if any(w.name == "W6" for w in workloads) and not (env.rootfs / "usr/bin/dh").exists():
+        subprocess.run([*ARMROOT, "install", args.env, *W6_PACKAGES, "-q"], check=True)
     builds = env.path / "builds"
     before = set(os.listdir(builds)) if builds.is_dir() else set()
     results: dict[tuple[str, str], Result] = {}
@@ -304,12 +366,15 @@ def main() -> int:
             for contender in contenders:
                 with tempfile.TemporaryDirectory(prefix=f"bench-{w.name}-") as tmp:
                     work = Path(tmp)
-                    if contender == "cross":
+                    if contender == "cross" and w.name == "W6":
+                        root = cross_root(env.meta.arch)
+                        result = run_classic(w, work, root, f"-a {env.meta.arch}")
+                    elif contender == "cross":
                         result = run_cross(w, work, triple, qemu_arch)
                     elif contender == "classic":
                         result = run_classic(w, work, env.rootfs)
                     else:
-                        result = run_armroot(w, work, args.env, contender == "accel")
+                        result = run_armroot(w, work, args.env, contender)
                     if not result.ok:
                         saved = Path(f"/tmp/bench-{w.name}-{contender}.log")
                         shutil.copy(work / "log", saved)
@@ -319,7 +384,7 @@ def main() -> int:
         traced, rows = 0.0, list[tuple[str, int, float]]()
         if args.census:
             with tempfile.TemporaryDirectory(prefix="bench-census-") as tmp:
-                traced, rows = census(args.env, Path(tmp))
+                traced, rows = census(args.env, Path(tmp), args.census_mode)
     finally:
         for name in set(os.listdir(builds)) - before if builds.is_dir() else ():
             safe_remove(builds / name)

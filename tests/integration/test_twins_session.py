@@ -67,6 +67,14 @@ def test_the_roots_own_programs_run_natively_and_answer_as_the_board(
         r"armroot twins: /usr/bin/make: native twin /run/armroot/twins/cache/trees/", verbose.stderr
     )
     assert "armroot twins: /usr/bin/dpkg: emulated" in verbose.stderr
+    # info and doctor say what runs natively and what does not.
+    info = _ok(armroot("info", env.name, home=env.home))
+    assert "programs:        twins (the root's own gcc and build tools, native)" in info
+    native = next(line for line in info.splitlines() if line.startswith("native:"))
+    assert {"make", "dash", "coreutils", f"gcc-14-{TRIPLE[arch]}"} <= set(native[17:].split(", "))
+    assert "emulated:        perl, python, dpkg, apt and everything else (QEMU)" in info
+    doctor = armroot("doctor", "--env", env.name, home=env.home)
+    assert f"native programs in '{env.name}'" in doctor.stdout, doctor.stdout
     # The twinned packages' files in the env are the packages' own.
     _ok(
         armroot(
@@ -155,8 +163,18 @@ def test_the_twin_gcc_makes_the_bytes_the_emulated_gcc_makes(
         assert twin.read_bytes() == emulated.read_bytes(), name
 
 
-OGG_URL = "http://deb.debian.org/debian/pool/main/libo/libogg/libogg_1.3.5.orig.tar.xz"
-OGG_SHA256 = "c4d91be36fc8e54deae7575241e03f4211eb102afb3fc0775fbbc1b740016705"
+OGG = "http://deb.debian.org/debian/pool/main/libo/libogg/"
+OGG_FILES = {  # Debian's libogg 1.3.5-3 source package (trixie)
+    "libogg_1.3.5.orig.tar.xz": "c4d91be36fc8e54deae7575241e03f4211eb102afb3fc0775fbbc1b740016705",
+    "libogg_1.3.5-3.debian.tar.xz": (
+        "980cc7c95d72d2a9c56cf9d602b8296c6551528890f28fee6769b801ea0e54f3"
+    ),
+}
+OGG_DEBS = (
+    "libogg0_1.3.5-3_arm64.deb",
+    "libogg-dev_1.3.5-3_arm64.deb",
+    "libogg0-dbgsym_1.3.5-3_arm64.deb",
+)
 CONFIGURED = (
     "config.h",
     "config.status",
@@ -167,35 +185,50 @@ CONFIGURED = (
 )
 
 
-@pytest.mark.slow
-def test_a_configure_script_finds_what_it_finds_emulated(
-    shared_envs: dict[str, ArmEnv], tmp_path: Path
-) -> None:
-    """libogg's autoconf/libtool configure, then make and make check: everything configure
-    wrote is the same with twins as fully emulated."""
+def _ogg_source(into: Path) -> Path:
     from tests.integration.conftest import cache_dir
     from tests.integration.workloads import fetch_pinned
 
-    env = shared_envs["arm64"]
-    tarball = fetch_pinned(OGG_URL, OGG_SHA256, cache_dir() / "sources")
-    for mode in ("twins", "none"):
-        (tmp_path / mode).mkdir()
-        subprocess.run(["tar", "-C", str(tmp_path / mode), "-xJf", str(tarball)], check=True)
-    # The same path inside for both, so that what configure records is comparable.
-    script = "cd /src/libogg-1.3.5 && ./configure -q && make -s -j2 && make -s check"
-    for mode in ("twins", "none"):
-        proc = _run(
-            env, env.name, "--accel", mode, "--bind", f"{tmp_path / mode}:/src",
-            "--", "sh", "-c", script, timeout=3000,
-        )  # fmt: skip
-        _ok(proc)
-    for name in CONFIGURED:
-        twin = tmp_path / "twins/libogg-1.3.5" / name
-        emulated = tmp_path / "none/libogg-1.3.5" / name
-        assert twin.read_bytes() == emulated.read_bytes(), name
-    for lib in ("src/.libs/libogg.so.0.8.5", "src/.libs/libogg.a"):
-        twin = tmp_path / "twins/libogg-1.3.5" / lib
-        assert twin.read_bytes() == (tmp_path / "none/libogg-1.3.5" / lib).read_bytes(), lib
+    into.mkdir()
+    orig, debian = (
+        fetch_pinned(OGG + name, sha, cache_dir() / "sources") for name, sha in OGG_FILES.items()
+    )
+    subprocess.run(["tar", "-C", str(into), "-xJf", str(orig)], check=True)
+    subprocess.run(["tar", "-C", str(into / "libogg-1.3.5"), "-xJf", str(debian)], check=True)
+    return into
+
+
+@pytest.mark.slow
+def test_a_debian_package_builds_the_same_debs_with_twins_and_with_clang_too(
+    arm64_tarball: Path, home: Path, tmp_path: Path
+) -> None:
+    """`dpkg-buildpackage -b` of Debian's libogg (its autoconf/libtool configure, make, its
+    tests, debhelper's dwz and strip): with twins, the .debs are byte for byte the fully
+    emulated build's, and so is everything configure wrote; with native clang it builds."""
+    env = make_env(arm64_tarball, "arm64", home, "pkg")
+    try:
+        _ok(
+            armroot("install", env.name, "dpkg-dev", "debhelper", home=home, env=AUTO, timeout=1800)
+        )
+        build = ("--workdir", "/src/libogg-1.3.5", "--", "dpkg-buildpackage", "-b", "-uc", "-us")
+        for mode in ("twins", "none", "clang"):
+            src = _ogg_source(tmp_path / mode)  # at /src for each: builds record where they ran
+            proc = _run(
+                env, env.name, "--accel", mode, "--bind", f"{src}:/src", *build, timeout=3000
+            )
+            _ok(proc)
+            assert "dh_auto_test" in proc.stdout + proc.stderr  # its tests ran, and passed
+            for deb in OGG_DEBS:
+                assert (src / deb).is_file(), (mode, deb)
+        for deb in OGG_DEBS:
+            assert (tmp_path / "twins" / deb).read_bytes() == (
+                tmp_path / "none" / deb
+            ).read_bytes(), deb
+        for name in CONFIGURED:
+            twin = tmp_path / "twins/libogg-1.3.5" / name
+            assert twin.read_bytes() == (tmp_path / "none/libogg-1.3.5" / name).read_bytes(), name
+    finally:
+        armroot("rm", env.name, home=home)
 
 
 FORTRAN = """\

@@ -89,7 +89,8 @@ def test_the_table_lists_qemu_twins_env_and_offload_lines() -> None:
     assert lines[2].startswith("twin\tab12\t/c/trees/l/ld.so\t--inhibit-cache\t")
     assert "env\tcd34\tGCC_EXEC_PREFIX=/usr/lib/gcc/" in lines
     assert "offload-m\tcd34\targs" in lines
-    assert "emulate-prefix\tcd34\t-print-" in lines and "emulate-exact\tcd34\t-v" in lines
+    assert "emulate-prefix\tcd34\t-print-" in lines and "emulate-alone\tcd34\t-v" in lines
+    assert "emulate-exact\tcd34\t--version" in lines
     assert not [line for line in lines if line.startswith("emulate") and "\tab12\t" in line]
     with pytest.raises(ValueError, match="a tab, newline or NUL"):
         table.render((MAKE,), AT._replace(cache="/c\tx"), (), verbose=False)

@@ -91,6 +91,12 @@ def commands(triple: str, flags: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
         f"{ZIG_INSIDE}/lib",
         *linker(triple),
         "-Qunused-arguments",  # gcc is silent about link flags when only compiling
+        # clang's DWARF 5 (.debug_str_offsets) is more than dwz knows, and debhelper runs
+        # dwz on every package it builds: DWARF 4 unless the caller asks (-gdwarf-5).
+        "-fdebug-default-version=4",
+        # gcc links with a build-id (Debian's is configured so); dh_strip needs one for the
+        # -dbgsym packages, and the twins' handler knows programs by it.
+        "-Wl,--build-id=sha1",
         "-Werror=ignored-optimization-argument",  # a gcc -f flag clang would ignore: use gcc
         *flags,
     )

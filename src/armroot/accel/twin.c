@@ -12,13 +12,14 @@
  *   twin<TAB>BUILD-ID<TAB>WORD...             the native command; {argv0} is ARGV0
  *   env<TAB>BUILD-ID<TAB>NAME=VALUE           set for that twin only
  *   offload-m<TAB>BUILD-ID<TAB>args|link|link-fortran      see below
- *   emulate-exact|emulate-prefix<TAB>BUILD-ID<TAB>ARG
+ *   emulate-exact|emulate-prefix|emulate-alone<TAB>BUILD-ID<TAB>ARG
  *
  * emulate-*: an invocation with such an argument runs the root's own program under QEMU,
  * not its twin: for a gcc driver the questions about itself (-print-search-dirs, -v,
  * -dumpspecs ...), whose answers name a cross compiler's paths, configuration and order
  * where the root's gcc names its own, and which configure scripts record (libtool's
- * sys_lib_search_path_spec).
+ * sys_lib_search_path_spec). emulate-alone: only when ARG is the one argument (`gcc -v`
+ * asks; `gcc -v -c x.c` compiles, and the root's driver cannot drive the twin's cc1).
  *
  * offload-m is for a gcc driver twinning a root gcc configured with offloading (Debian's
  * native gcc is; its cross compilers are not): that gcc records -foffload-options=-l_GCC_m
@@ -333,10 +334,16 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
         } else if (id[0] && n == 3 && seq(fields[0], "env") && seq(fields[1], id)) {
             nenv = set_env(nenv, fields[2]);
         } else if (id[0] && n == 3 && !asked && seq(fields[1], id) &&
-                   (seq(fields[0], "emulate-exact") || seq(fields[0], "emulate-prefix"))) {
+                   (seq(fields[0], "emulate-exact") || seq(fields[0], "emulate-prefix") ||
+                    seq(fields[0], "emulate-alone"))) {
             int prefix = seq(fields[0], "emulate-prefix");
-            for (int i = 3; i < argc && !asked; i++)
-                if (prefix ? starts(argv[i], fields[2]) : seq(argv[i], fields[2])) asked = argv[i];
+            if (seq(fields[0], "emulate-alone")) {
+                if (argc == 4 && seq(argv[3], fields[2])) asked = argv[3];
+            } else {
+                for (int i = 3; i < argc && !asked; i++)
+                    if (prefix ? starts(argv[i], fields[2]) : seq(argv[i], fields[2]))
+                        asked = argv[i];
+            }
         } else if (id[0] && n == 3 && seq(fields[0], "offload-m") && seq(fields[1], id)) {
             offload = seq(fields[2], "link-fortran") ? 3 : seq(fields[2], "link") ? 2 : 1;
         }

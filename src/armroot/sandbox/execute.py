@@ -27,6 +27,7 @@ import warnings as _warnings  # noqa: F401
 
 from armroot.host import syscalls as sc
 from armroot.sandbox import apply
+from armroot.sandbox.ops import Binfmt, MountOp
 from armroot.tuples import NamedTuple
 
 TYPE_CHECKING = False
@@ -132,8 +133,10 @@ def _exec_command(spec: SessionSpec, pipe_w: int) -> None:
     os._exit(EXIT_EXEC_FAILED)
 
 
-def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
-    """PID 1 of the session: mount, chroot, run the command, pass on how it ended."""
+def _init(spec: SessionSpec, pipe_w: int, alive_r: int, sync: tuple[int, int] | None) -> None:
+    """PID 1 of the session: mount, chroot, run the command, pass on how it ended. With
+    ``sync`` (a user namespace of the session's own) the ops that need it (binfmt_misc)
+    come after it is entered."""
     sc.die_with_parent(alive_fd=alive_r)
     os.close(alive_r)
     try:
@@ -143,8 +146,16 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int) -> None:
             root = apply.make_ephemeral_root(root, spec.ephemeral_scratch)
         else:
             apply.make_root_mount(root)
-        for warning in apply.apply_all(root, spec.ops):
+        ops: tuple[MountOp, ...] = spec.ops
+        own: tuple[MountOp, ...] = ()
+        if sync is not None:
+            ops = tuple(op for op in spec.ops if not isinstance(op, Binfmt))
+            own = tuple(op for op in spec.ops if isinstance(op, Binfmt))
+        for warning in apply.apply_all(root, ops):
             _report(pipe_w, "warning", warning)
+        if sync is not None:
+            _own_user_namespace(sync)
+            apply.apply_all(root, own)
         os.chroot(root)
         try:
             os.chdir(spec.workdir)
@@ -196,38 +207,63 @@ def _map_ids(child: int) -> None:
             os.close(fd)
 
 
-def _own_user_namespace(pipe_w: int, sync: tuple[int, int]) -> None:
-    """unshare(CLONE_NEWUSER), then wait for armroot to map the ids."""
+def _own_user_namespace(sync: tuple[int, int]) -> None:
+    """unshare(CLONE_NEWUSER), wait for the helper to map the ids, then a mount namespace
+    of the new user namespace's own (for its binfmt_misc). The mounts made so far were
+    made outside it, so they keep what only the outer namespace may set up (an overlay's
+    directory renames: dpkg needs them on an --ephemeral root)."""
     ready_w, mapped_r = sync
     try:
         sc.unshare(sc.CLONE_NEWUSER)
     except OSError as exc:
-        _report(pipe_w, "setup", f"cannot create a user namespace for the session: {exc.strerror}")
-        os._exit(EXIT_SETUP_FAILED)
+        raise apply.SetupError(f"cannot create a user namespace: {exc.strerror}") from exc
     os.write(ready_w, b"u")
     os.close(ready_w)
     if os.read(mapped_r, 1) != b"m":
-        _report(pipe_w, "setup", "the session's user namespace was given no ids")
-        os._exit(EXIT_SETUP_FAILED)
+        raise apply.SetupError("the session's user namespace was given no ids")
     os.close(mapped_r)
+    sc.unshare(sc.CLONE_NEWNS)
 
 
-def _helper(spec: SessionSpec, pipe_w: int, parent: int, sync: tuple[int, int] | None) -> None:
+def _give_ids(init: int, ready_r: int, mapped_w: int) -> None:
+    """Wait for init's user namespace, map its ids, let it go on. If mapping fails init
+    reads end-of-file and reports; the session ends there."""
+    try:
+        if os.read(ready_r, 1) == b"u":
+            try:
+                _map_ids(init)
+                os.write(mapped_w, b"m")
+            except OSError:
+                pass
+    finally:
+        os.close(ready_r)
+        os.close(mapped_w)
+
+
+def _helper(spec: SessionSpec, pipe_w: int, parent: int) -> None:
     sc.die_with_parent(parent)
-    if sync is not None:
-        _own_user_namespace(pipe_w, sync)
-        sc.die_with_parent(parent)
     try:
         sc.unshare(sc.CLONE_NEWNS | sc.CLONE_NEWPID)
     except OSError as exc:
         _report(pipe_w, "setup", f"cannot create private namespaces: {exc.strerror}")
         os._exit(EXIT_SETUP_FAILED)
     alive_r, alive_w = os.pipe2(os.O_CLOEXEC)
+    ready = os.pipe2(os.O_CLOEXEC) if spec.user_namespace else None
+    mapped = os.pipe2(os.O_CLOEXEC) if spec.user_namespace else None
     init = os.fork()
     if init == 0:
         os.close(alive_w)
-        _init(spec, pipe_w, alive_r)
+        sync = None
+        if ready and mapped:
+            os.close(ready[0])
+            os.close(mapped[1])
+            sync = (ready[1], mapped[0])
+        _init(spec, pipe_w, alive_r, sync)
     os.close(alive_r)
+    if ready and mapped:
+        os.close(ready[1])
+        os.close(mapped[0])
+        _give_ids(init, ready[0], mapped[1])
     status = _supervise(init, reap_all=False)
     code, _ = _status_to_code(status)
     os._exit(code)
@@ -249,23 +285,6 @@ def _child_main(fn: Callable[..., None], *args: Any) -> None:
     os._exit(EXIT_SETUP_FAILED)
 
 
-def _give_ids(helper: int, ready: tuple[int, int], mapped: tuple[int, int]) -> None:
-    """Wait for the helper's user namespace, map its ids, let it go on. If mapping fails the
-    helper reads end-of-file and reports; the session ends there."""
-    os.close(ready[1])
-    os.close(mapped[0])
-    try:
-        if os.read(ready[0], 1) == b"u":
-            try:
-                _map_ids(helper)
-                os.write(mapped[1], b"m")
-            except OSError:
-                pass
-    finally:
-        os.close(ready[0])
-        os.close(mapped[1])
-
-
 def execute(spec: SessionSpec) -> Outcome:
     """Run ``spec`` to completion; returns how the command ended."""
     pipe_r, pipe_w = os.pipe2(os.O_CLOEXEC)
@@ -274,17 +293,12 @@ def execute(spec: SessionSpec) -> Outcome:
     sys.stdout.flush()
     sys.stderr.flush()
     parent = os.getpid()
-    ready = os.pipe2(os.O_CLOEXEC) if spec.user_namespace else None
-    mapped = os.pipe2(os.O_CLOEXEC) if spec.user_namespace else None
     try:
         helper = os.fork()
         if helper == 0:
             os.close(pipe_r)
-            sync = (ready[1], mapped[0]) if ready and mapped else None
-            _child_main(_helper, spec, pipe_w, parent, sync)
+            _child_main(_helper, spec, pipe_w, parent)
         os.close(pipe_w)
-        if ready and mapped:
-            _give_ids(helper, ready, mapped)
         status = _supervise(helper, reap_all=False)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)

@@ -120,7 +120,6 @@ def command(program: Program, at: Words) -> tuple[str, ...]:
 # A gcc driver's questions about itself: the root's own driver answers them (under QEMU), as
 # its twin would name the cross compiler's configuration, paths and their order.
 DRIVER_QUERIES_EXACT = (
-    "-v",
     "--version",
     "-###",
     "--help",
@@ -131,6 +130,8 @@ DRIVER_QUERIES_EXACT = (
     "-dumpfullversion",
 )
 DRIVER_QUERIES_PREFIX = ("-print-", "--print-", "--help=")
+# ... and alone: `gcc -v` is a question; `gcc -v -c x.c` a compile, which the twin makes.
+DRIVER_QUERIES_ALONE = ("-v",)
 
 
 def environment(program: Program) -> tuple[str, ...]:
@@ -185,4 +186,5 @@ def render(
         if program.driver:
             lines += [f"emulate-exact\t{program.build_id}\t{a}" for a in DRIVER_QUERIES_EXACT]
             lines += [f"emulate-prefix\t{program.build_id}\t{a}" for a in DRIVER_QUERIES_PREFIX]
+            lines += [f"emulate-alone\t{program.build_id}\t{a}" for a in DRIVER_QUERIES_ALONE]
     return "\n".join(lines) + "\n"
