@@ -41,6 +41,25 @@ TARGET_TAGS = (
 HELLO = '#include <stdio.h>\nint main(void) { puts("hello"); return 0; }\n'
 
 
+def _code_differences(one: Path, other: Path) -> int:
+    """How many bytes of code differ between two objects whose sections must otherwise be
+    the same (names, sizes, and the bytes of every section that is not code)."""
+    with one.open("rb") as a, other.open("rb") as b:
+        first, second = ELFFile(a), ELFFile(b)
+        names = [s.name for s in first.iter_sections()]
+        assert names == [s.name for s in second.iter_sections()]
+        differing = 0
+        for x, y in zip(first.iter_sections(), second.iter_sections(), strict=True):
+            assert x["sh_size"] == y["sh_size"], x.name
+            if x["sh_type"] == "SHT_NOBITS":
+                continue
+            if x.name.startswith(".text"):
+                differing += sum(p != q for p, q in zip(x.data(), y.data(), strict=True))
+            else:
+                assert x.data() == y.data(), x.name
+        return differing
+
+
 def _arm_attributes(path: Path) -> dict[str, object]:
     with path.open("rb") as stream:
         section = ELFFile(stream).get_section_by_name(".ARM.attributes")
@@ -139,13 +158,23 @@ def test_fmt_tests_pass_built_natively_and_emulated_with_the_same_target(
     native, native_dir = results["clang"]
     emulated, emulated_dir = results["none"]
     twinned, twins_dir = results["twins"]
-    # The root's own gcc at native speed: the same bytes as under QEMU.
+    # The root's own gcc at native speed: the same bytes as under QEMU. On arm64 both gccs
+    # are 64-bit programs, and every object is byte for byte the same. armhf's own gcc is a
+    # 32-bit program; Debian's cross compiler of the same source version, a 64-bit one, was
+    # seen to choose other registers in a few instructions of one object (fmt's format.cc at
+    # -O3: 8 of 152 KB, two register pairs swapped): there the objects must have the same
+    # sections of the same sizes, every section but code the same bytes, and code differing
+    # in no more than a few bytes (docs/architecture.md, "Twins").
     objects = sorted(emulated_dir.rglob("*.o"))
     assert len(objects) >= 4, objects
     for obj in objects:
         twin = twins_dir / obj.relative_to(emulated_dir)
-        assert twin.read_bytes() == obj.read_bytes(), obj.relative_to(emulated_dir)
-    assert twinned.read_bytes() == emulated.read_bytes()
+        if arch == "arm64":
+            assert twin.read_bytes() == obj.read_bytes(), obj.relative_to(emulated_dir)
+        else:
+            assert _code_differences(twin, obj) <= 64, obj.relative_to(emulated_dir)
+    if arch == "arm64":
+        assert twinned.read_bytes() == emulated.read_bytes()
     assert elfinfo.read(native) == elfinfo.read(emulated)
     assert elfinfo.read(native).arch() is not None
     assert elfinfo.read(native).arch().name == arch  # type: ignore[union-attr]
