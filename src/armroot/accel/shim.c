@@ -25,22 +25,14 @@
  * so making it takes a fraction of a second and it runs in any root.
  */
 
-typedef unsigned long size_t;
+#include "freestanding.h"
 
-#define SYS_read 0
-#define SYS_write 1
-#define SYS_open 2
-#define SYS_close 3
 #define SYS_poll 7
 #define SYS_dup2 33
 #define SYS_fork 57
-#define SYS_execve 59
 #define SYS_wait4 61
-#define SYS_exit_group 231
 #define SYS_pipe2 293
 
-#define EINTR 4
-#define O_CLOEXEC 02000000
 #define POLLIN 0x001
 #define POLLERR 0x008
 #define POLLHUP 0x010
@@ -58,33 +50,6 @@ struct pollfd {
     short revents;
 };
 
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
-static long sys3(long n, long a, long b, long c) { return sys6(n, a, b, c, 0, 0, 0); }
-
-void *memset(void *dst, int c, size_t n) {
-    unsigned char *d = dst;
-    while (n--) *d++ = (unsigned char)c;
-    return dst;
-}
-
-void *memcpy(void *dst, const void *src, size_t n) {
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    while (n--) *d++ = *s++;
-    return dst;
-}
-
 void *memmove(void *dst, const void *src, size_t n) {
     unsigned char *d = dst;
     const unsigned char *s = src;
@@ -96,46 +61,15 @@ void *memmove(void *dst, const void *src, size_t n) {
     return dst;
 }
 
-static size_t slen(const char *s) {
-    size_t n = 0;
-    while (s[n]) n++;
-    return n;
-}
-
-static int seq(const char *a, const char *b) {
-    while (*a && *a == *b) a++, b++;
-    return *a == *b;
-}
-
-static int starts(const char *s, const char *prefix) {
-    while (*prefix)
-        if (*s++ != *prefix++) return 0;
-    return 1;
-}
-
 static int ends(const char *s, const char *suffix) {
     size_t n = slen(s), m = slen(suffix);
     return n >= m && seq(s + n - m, suffix);
-}
-
-static void write_all(int fd, const char *buf, size_t n) {
-    while (n > 0) {
-        long w = sys3(SYS_write, fd, (long)buf, (long)n);
-        if (w == -EINTR) continue;
-        if (w <= 0) return;
-        buf += w;
-        n -= (size_t)w;
-    }
 }
 
 static void say(const char *const *parts) {
     write_all(2, "armroot accel: ", 15);
     for (; *parts; parts++) write_all(2, *parts, slen(*parts));
     write_all(2, "\n", 1);
-}
-
-__attribute__((noreturn)) static void leave(int code) {
-    for (;;) sys3(SYS_exit_group, code, 0, 0);
 }
 
 __attribute__((noreturn)) static void die(const char *what, const char *detail) {
@@ -161,24 +95,6 @@ static void read_config(void) {
     }
     sys3(SYS_close, fd, 0, 0);
     config[used] = 0;
-}
-
-/* Split the config line starting at *cursor into tab-separated fields (in place). */
-static int next_line(char **cursor, char **fields) {
-    char *p = *cursor;
-    if (!*p) return -1;
-    int n = 0;
-    fields[n++] = p;
-    for (; *p && *p != '\n'; p++) {
-        if (*p == '\t') {
-            *p = 0;
-            if (n < MAX_FIELDS - 1) fields[n++] = p + 1;
-        }
-    }
-    if (*p == '\n') *p++ = 0;
-    fields[n] = 0;
-    *cursor = p;
-    return n;
 }
 
 static const char *basename_of(const char *path) {
@@ -349,7 +265,7 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
     const char *kind = 0, *fallback = 0;
     int verbose = 0, nkinds = 0, npatterns = 0, ndefaults = 0, n;
     char *cursor = config;
-    while ((n = next_line(&cursor, fields)) >= 0) {
+    while ((n = next_line(&cursor, fields, MAX_FIELDS)) >= 0) {
         struct line l = {fields[0], n};
         if (n >= 2 && seq(fields[0], "verbose")) {
             verbose = seq(fields[1], "1");
@@ -409,10 +325,4 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
     leave(code);
 }
 
-__asm__(".text\n"
-        ".global _start\n"
-        "_start:\n"
-        "  xor %rbp, %rbp\n"
-        "  mov %rsp, %rdi\n"
-        "  and $-16, %rsp\n"
-        "  call shim_main\n");
+ENTRY(shim_main)

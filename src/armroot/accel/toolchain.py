@@ -81,6 +81,7 @@ PARTS = (
     ("uname.c", "libarmroot-uname.so", ("-shared", "-fPIC")),
     ("twin.c", "armroot-twin", ("-static",)),
 )
+HEADERS = ("freestanding.h",)  # what shim.c and twin.c include
 
 
 def _source(name: str) -> bytes:
@@ -95,7 +96,7 @@ def prepare(cache: Path) -> Toolchain:
     st = os.stat(zig)
     if not st.st_mode & 0o111:
         raise Unavailable(f"{zig} is not executable", ZIG_HINT)
-    sources = b"".join(_source(name) for name, _, _ in PARTS)
+    sources = b"".join(_source(name) for name in (*HEADERS, *(p[0] for p in PARTS)))
     made_by = f"\0{zig}\0{st.st_size}\0{st.st_mtime_ns}\0{' '.join(SHIM_FLAGS)}".encode()
     key = f"{zlib.crc32(sources + made_by):08x}{len(sources):05x}"
     directory = cache / "accel" / f"shim-{key}"
@@ -124,6 +125,8 @@ def cache_lock(directory: Path) -> Iterator[None]:
 def _build_all(zig: str, directory: Path) -> None:
     work = directory / f".build-{os.getpid()}"
     work.mkdir(exist_ok=True)
+    for header in HEADERS:
+        (work / header).write_bytes(_source(header))
     try:
         for name, output, extra in PARTS:
             _build(zig, work, name, output, extra)

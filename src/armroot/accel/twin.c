@@ -37,19 +37,11 @@
  * Freestanding (no libc), built like the compiler shim.
  */
 
-typedef unsigned long size_t;
+#include "freestanding.h"
 
-#define SYS_read 0
-#define SYS_write 1
-#define SYS_open 2
-#define SYS_close 3
 #define SYS_pread64 17
-#define SYS_execve 59
-#define SYS_exit_group 231
 
 #define O_RDONLY 0
-#define O_CLOEXEC 02000000
-#define EINTR 4
 #define AT_NULL 0
 #define AT_EXECFD 2
 
@@ -60,70 +52,12 @@ typedef unsigned long size_t;
 #define MAX_FIELDS 64
 #define NOTE_MAX 4096
 
-static long sys6(long n, long a, long b, long c, long d, long e, long f) {
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-
-static long sys3(long n, long a, long b, long c) { return sys6(n, a, b, c, 0, 0, 0); }
-
-void *memset(void *dst, int c, size_t n) {
-    unsigned char *d = dst;
-    while (n--) *d++ = (unsigned char)c;
-    return dst;
-}
-
-void *memcpy(void *dst, const void *src, size_t n) {
-    unsigned char *d = dst;
-    const unsigned char *s = src;
-    while (n--) *d++ = *s++;
-    return dst;
-}
-
-static size_t slen(const char *s) {
-    size_t n = 0;
-    while (s[n]) n++;
-    return n;
-}
-
-static int seq(const char *a, const char *b) {
-    while (*a && *a == *b) a++, b++;
-    return *a == *b;
-}
-
-static int starts(const char *s, const char *prefix) {
-    while (*prefix)
-        if (*s++ != *prefix++) return 0;
-    return 1;
-}
-
-static void write_all(int fd, const char *buf, size_t n) {
-    while (n > 0) {
-        long w = sys3(SYS_write, fd, (long)buf, (long)n);
-        if (w == -EINTR) continue;
-        if (w <= 0) return;
-        buf += w;
-        n -= (size_t)w;
-    }
-}
-
 static void say(const char *a, const char *b, const char *c) {
     write_all(2, "armroot twins: ", 15);
     write_all(2, a, slen(a));
     write_all(2, b, slen(b));
     write_all(2, c, slen(c));
     write_all(2, "\n", 1);
-}
-
-__attribute__((noreturn)) static void leave(int code) {
-    for (;;) sys3(SYS_exit_group, code, 0, 0);
 }
 
 __attribute__((noreturn)) static void die(const char *what, const char *detail) {
@@ -149,23 +83,6 @@ static void read_table(void) {
     }
     sys3(SYS_close, fd, 0, 0);
     table[used] = 0;
-}
-
-/* Split the line at *cursor into tab-separated fields (in place); -1 at the end. */
-static int next_line(char **cursor, char **fields) {
-    char *p = *cursor;
-    if (!*p) return -1;
-    int n = 0;
-    fields[n++] = p;
-    for (; *p && *p != '\n'; p++) {
-        if (*p == '\t') {
-            *p = 0;
-            if (n < MAX_FIELDS) fields[n++] = p + 1;
-        }
-    }
-    if (*p == '\n') *p++ = 0;
-    *cursor = p;
-    return n;
 }
 
 static long pread_all(long fd, void *buf, size_t n, unsigned long offset) {
@@ -320,7 +237,7 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
     int n, twin_words = 0, verbose = 0, nenv = 0, offload = 0;
     const char *asked = 0; /* an argument that sends the invocation to QEMU */
     while (*envp && nenv < MAX_ENV) new_envp[nenv++] = *envp++;
-    while ((n = next_line(&cursor, fields)) >= 0) {
+    while ((n = next_line(&cursor, fields, MAX_FIELDS)) >= 0) {
         if (n == 2 && seq(fields[0], "verbose")) {
             verbose = seq(fields[1], "1");
         } else if (n == 3 && seq(fields[0], "qemu") && seq(fields[1], number)) {
@@ -385,10 +302,4 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
     die("cannot run", new_argv[0]);
 }
 
-__asm__(".text\n"
-        ".global _start\n"
-        "_start:\n"
-        "  xor %rbp, %rbp\n"
-        "  mov %rsp, %rdi\n"
-        "  and $-16, %rsp\n"
-        "  call twin_main\n");
+ENTRY(twin_main)
