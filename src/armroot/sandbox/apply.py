@@ -182,7 +182,13 @@ def _apply(root: str, op: MountOp) -> None:
                 return
             raise SetupError(f"{op.target} already exists in the root")
         _ensure_dir(root, os.path.dirname(target))
-        os.symlink(op.link_to, target)
+        try:
+            os.symlink(op.link_to, target)
+        except FileExistsError:
+            # Two first sessions in one env both found it absent (a link the root lacks,
+            # such as /etc/mtab): the one that comes second finds the other's.
+            if not op.only_if_absent:
+                raise SetupError(f"{op.target} already exists in the root") from None
         return
     if isinstance(op, File):
         _write_file(root, op)
