@@ -297,8 +297,7 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
     }
     new_argv[k] = 0;
     new_envp[nenv] = 0;
-    long err = sys3(SYS_execve, (long)new_argv[0], (long)new_argv, (long)new_envp);
-    (void)err;
+    sys3(SYS_execve, (long)new_argv[0], (long)new_argv, (long)new_envp);
     die("cannot run", new_argv[0]);
 }
 

@@ -21,7 +21,7 @@ from armroot.store.tree import safe_remove
 from armroot.twins import archive, deb822, elfid, select, sources, table
 from armroot.twins.deb822 import Package
 
-FORMAT = 4
+FORMAT = 5
 STATUS = "var/lib/dpkg/status"
 INFO = "var/lib/dpkg/info"
 
@@ -31,7 +31,6 @@ class TwinSet(NamedTuple):
     loader: str  # relative to the twin cache
     libdir: str  # relative to the twin cache
     programs: tuple[table.Program, ...]
-    twinned: tuple[str, ...]  # the root's packages that have twins ("name version")
     missing: tuple[select.Missing, ...]
     plugin: str = ""  # the cross compiler's liblto_plugin.so, relative to the twin cache
     compiler: bool = False  # the root's gcc driver has a twin
@@ -47,7 +46,6 @@ class TwinSet(NamedTuple):
         data = json.loads(text)
         data["programs"] = tuple(table.Program(**p) for p in data["programs"])
         data["missing"] = tuple(select.Missing(**m) for m in data["missing"])
-        data["twinned"] = tuple(data["twinned"])
         return cls(**data)
 
 
@@ -192,13 +190,9 @@ def _make(root: Path, triple: str, cache: Path, key: str, partial: Path) -> Twin
             f"the archive's amd64 libc6 has no {table.LOADER}", "twins need the amd64 loader"
         )
     programs: list[table.Program] = []
-    twinned: list[str] = []
     plugin = ""
     for twin in choice.twins:
-        found = _programs(root, twin, trees[twin.twin.sha256], twin_cache)
-        programs += found
-        if found:
-            twinned.append(f"{twin.root.name} {twin.root.version}")
+        programs += _programs(root, twin, trees[twin.twin.sha256], twin_cache)
         if select.COMPILER.match(twin.root.name):
             tree = trees[twin.twin.sha256]
             for candidate in tree.glob("usr/libexec/gcc-cross/*/*/liblto_plugin.so"):
@@ -209,7 +203,6 @@ def _make(root: Path, triple: str, cache: Path, key: str, partial: Path) -> Twin
         loader,
         f"sets/{key}/lib",
         tuple(sorted(programs)),
-        tuple(twinned),
         choice.missing,
         plugin,
         compiler,
