@@ -76,7 +76,11 @@ def _key(arch: str) -> str:
     made_by = {
         "args": ROOT_SPECS[arch],
         "default_include": debian.DEFAULT_INCLUDE,
-        "bootstrap_argv": debian.DebianBootstrap("SUITE", by_name(arch), "M", ()).argv(Path("/T")),
+        "bootstrap_argv": [  # what makes the root (--verbose only changes what it prints)
+            a
+            for a in debian.DebianBootstrap("SUITE", by_name(arch), "M", ()).argv(Path("/T"))
+            if a != "--verbose"
+        ],
         "armroot": __version__,
     }
     return hashlib.sha256(json.dumps(made_by, sort_keys=True).encode()).hexdigest()[:16]
@@ -109,7 +113,10 @@ def cached_root_tarball(arch: str, scratch: Path) -> Path:
     origin = ROOT_SPECS[arch][1].replace(":", "-")
 
     def bootstrap(home: Path) -> None:
-        armroot("create", "seed", *ROOT_SPECS[arch], home=home, timeout=2400, check=True)
+        # --no-cache: this cache keeps the root itself (test_bootstraps tests armroot's)
+        armroot(
+            "create", "seed", *ROOT_SPECS[arch], "--no-cache", home=home, timeout=2400, check=True
+        )
 
     return _cached_tarball(cache / f"{origin}-{arch}-{_key(arch)}.tar", scratch, bootstrap)
 

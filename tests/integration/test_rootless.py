@@ -529,29 +529,35 @@ def test_vm_as_the_user(
 @pytest.mark.network
 @pytest.mark.slow
 def test_debian_with_mmdebstrap_unshare_mode(user: User, user_armroot: Path) -> None:
-    made = as_user(
-        user,
-        user_armroot,
-        "create",
-        "deb",
-        "--from",
-        "debian:trixie",
-        "--arch",
-        "arm64",
-        "--minimal",
-    )
+    """A rootless bootstrap gives the root's owners; kept in the user's cache, the next
+    create of the same key restores it with the same owners (ids of the user's range)."""
+    spec = ("--from", "debian:trixie", "--arch", "arm64", "--minimal")
+    made = as_user(user, user_armroot, "create", "deb", *spec)
     assert "Bootstrapping Debian trixie arm64" in _ok(made) + made.stderr
+    assert "Keeping the bootstrap in the cache" in made.stdout + made.stderr
     rootfs = user.store / "envs/deb/rootfs"
     assert rootfs.stat().st_uid == user.uid
-    # The owners the bootstrap gave, as the root sees them: the top, and each file or
-    # directory not root:root (root:shadow unix_chkpwd, say); mount points left out (the
-    # session's, and files bound from the host).
+    owners = _bootstrapped_owners(user, user_armroot, "deb")
+    restored = as_user(user, user_armroot, "create", "deb2", *spec)
+    assert "from the cached bootstrap" in _ok(restored) + restored.stderr
+    assert "Bootstrapping" not in restored.stdout + restored.stderr
+    assert _bootstrapped_owners(user, user_armroot, "deb2") == owners
+    for name in ("deb", "deb2"):
+        _ok(as_user(user, user_armroot, "rm", name))
+        assert not (user.store / "envs" / name).exists()
+
+
+def _bootstrapped_owners(user: User, user_armroot: Path, name: str) -> dict[str, tuple[int, int]]:
+    """The owners the bootstrap gave, as the root sees them: the top, and each file or
+    directory not root:root (root:shadow unix_chkpwd, say), each checked against its host
+    owner; mount points left out (the session's, and files bound from the host)."""
+    rootfs = user.store / "envs" / name / "rootfs"
     script = (
         "uname -m; echo ---; cut -d' ' -f5 /proc/self/mountinfo; echo ---; "
         "stat -c '%u %g %n' /; "
         "find / -xdev \\( -type f -o -type d \\) \\( ! -uid 0 -o ! -gid 0 \\) -printf '%U %G %p\\n'"
     )
-    out = _ok(as_user(user, user_armroot, "run", "deb", "--", "sh", "-c", script))
+    out = _ok(as_user(user, user_armroot, "run", name, "--", "sh", "-c", script))
     machine, mounts, listed = out.split("---\n")
     assert machine == "aarch64\n"
     mounted = set(mounts.split()) - {"/"}
@@ -563,8 +569,7 @@ def test_debian_with_mmdebstrap_unshare_mode(user: User, user_armroot: Path) -> 
     assert "/" in owners and any(o != (0, 0) for o in owners.values()), listed
     for path, (uid, gid) in owners.items():
         assert _host_owner(rootfs / path.lstrip("/")) == _on_host(user, uid, gid), path
-    _ok(as_user(user, user_armroot, "rm", "deb"))
-    assert not (user.store / "envs/deb").exists()
+    return owners
 
 
 def test_rm_deletes_subordinate_files_from_inside(user: User, user_armroot: Path, hf: str) -> None:

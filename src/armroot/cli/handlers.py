@@ -19,7 +19,15 @@ if TYPE_CHECKING:
 
 def create(args: Args, command: Command) -> int:
     from armroot.commands import create as create_cmd
+    from armroot.errors import UsageError
 
+    chosen = [f for f in ("refresh", "offline", "no_cache") if getattr(args, f, False)]
+    if len(chosen) > 1:
+        flags = " and ".join("--" + f.replace("_", "-") for f in chosen)
+        raise UsageError(f"{flags} contradict each other", "give one of them")
+    cache = {"refresh": "refresh", "offline": "offline", "no_cache": "off"}.get(
+        chosen[0] if chosen else "", "auto"
+    )
     env = create_cmd.create(
         create_cmd.CreateOptions(
             args.name,
@@ -31,6 +39,7 @@ def create(args: Args, command: Command) -> int:
             args.board,
             args.sha256,
             args.no_verify,
+            cache,
         )
     )
     log.info(
@@ -131,10 +140,10 @@ def cache(args: Args, command: Command) -> int:
 
     if args.action == "clean":
         freed = images_cmd.cache_clean()
-        log.info(f"removed {render.human_size(freed)} of cached downloads")
+        log.info(f"removed {render.human_size(freed)} of cached downloads and bootstraps")
         return 0
-    items, partials = images_cmd.cache_list()
-    render.cache(items, partials, args.json)
+    items, partials, bootstraps = images_cmd.cache_list()
+    render.cache(items, partials, bootstraps, args.json)
     return 0
 
 

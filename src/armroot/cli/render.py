@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from armroot.commands.manage import EnvStatus
     from armroot.host.checks import DoctorReport
+    from armroot.images.bootstraps import Entry as Bootstrap
     from armroot.images.catalogue import Entry
     from armroot.images.download import CacheItem
     from armroot.rootfs.boards import Board
@@ -95,19 +96,35 @@ def images(entries: Sequence[Entry], as_json: bool) -> None:
         print(f"{'':<26} verified by: {e.describe_verification()}")
 
 
-def cache(items: Sequence[CacheItem], partials: Sequence[Path], as_json: bool) -> None:
-    """`armroot cache list`: verified downloads, then partial ones."""
+def cache(
+    items: Sequence[CacheItem],
+    partials: Sequence[Path],
+    bootstraps: Sequence[Bootstrap],
+    as_json: bool,
+) -> None:
+    """`armroot cache list`: verified downloads, partial ones, then cached bootstraps."""
     if as_json:
         print_json(
-            {"downloads": [i._asdict() for i in items], "partial": [str(p) for p in partials]}
+            {
+                "downloads": [i._asdict() for i in items],
+                "partial": [str(p) for p in partials],
+                "bootstraps": [
+                    dataclasses.asdict(b) | {"path": str(b.tarball)} for b in bootstraps
+                ],
+            }
         )
         return
     for item in items:
         print(f"{item.sha256[:16]}  {human_size(item.size):>10}  {item.name}")
     for partial in partials:
         print(f"{'(partial)':<16}  {human_size(partial.stat().st_size):>10}  {partial.name}")
-    if not items and not partials:
-        log.info("the download cache is empty")
+    for entry in bootstraps:
+        print(
+            f"{'(bootstrap)':<16}  {human_size(entry.size):>10}  {entry.key.describe()} "
+            f"from {entry.key.mirror}, Release of {entry.release.date}"
+        )
+    if not items and not partials and not bootstraps:
+        log.info("the cache is empty")
 
 
 def boards(known: Sequence[Board], as_json: bool) -> None:

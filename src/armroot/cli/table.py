@@ -94,6 +94,9 @@ CREATE = (
     Arg(("--include",), {"type": _csv, "default": (), "help": "extra packages, comma-separated"}),
     _flag("--minimal", "no build tools (only what --include names)"),
     Arg(("--mirror",), {"help": "Debian mirror URL"}),
+    _flag("--refresh", "bootstrap Debian anew even if a cached bootstrap is current"),
+    _flag("--offline", "restore the newest cached Debian bootstrap without asking the archive"),
+    _flag("--no-cache", "bootstrap Debian without using or keeping a cached bootstrap"),
 )
 
 BUILD = (
@@ -179,7 +182,7 @@ VERBS: tuple[Verb, ...] = (
     Verb("images", "list the image catalogue", (JSON,), "images"),
     Verb(
         "cache",
-        "list or clean downloaded images",
+        "list or clean downloads and cached bootstraps",
         (Arg(("action",), {"choices": ["list", "clean"]}), JSON),
         "cache",
     ),

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import NamedTuple
 
 from armroot import __version__, log
-from armroot.errors import SourceError, UsageError
+from armroot.errors import ArmrootError, SourceError, UsageError
 from armroot.host import privileges, programs, qemu
-from armroot.images import debian, diskimage, download, tarball
+from armroot.images import bootstraps, debian, diskimage, download, tarball
 from armroot.images import source as sourcemod
 from armroot.images.catalogue import MD5_FILE, SHA256, SHA256_FILE
 from armroot.rootfs import arch as archmod
@@ -32,6 +32,13 @@ class CreateOptions(NamedTuple):
     board: str | None = None
     sha256: str | None = None  # pins a URL's checksum
     no_verify: bool = False  # accept an unverified download (explicit only)
+    cache: str = "auto"  # cached Debian bootstraps: one of CACHE_POLICIES
+
+
+# auto: restore the cached bootstrap made from the archive's current Release, else bootstrap
+# and keep it; refresh: bootstrap anew (and keep it); offline: the newest cached one, without
+# asking the archive; off: bootstrap and keep nothing.
+CACHE_POLICIES = ("auto", "refresh", "offline", "off")
 
 
 def default_source(board: Board | None) -> str:
@@ -115,11 +122,14 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
                 f"{src.describe()} does not run on {board.name}",
                 f"it supports {', '.join(supported)}",
             )
+    if options.cache not in CACHE_POLICIES:
+        raise UsageError(f"unknown bootstrap cache policy {options.cache!r}", "see --help")
     plan = None
     if isinstance(src, sourcemod.DebianSource):
         arch = wanted or archmod.ARM64
-        programs.require_program("mmdebstrap")
-        qemu.qemu_binds(arch)  # mmdebstrap runs the root's maintainer scripts under QEMU
+        if options.cache != "offline":
+            programs.require_program("mmdebstrap")
+            qemu.qemu_binds(arch)  # mmdebstrap runs the root's maintainer scripts under QEMU
         base = () if options.minimal else debian.DEFAULT_INCLUDE
         include = tuple(dict.fromkeys(base + options.include))
         mirror = options.mirror or sourcemod.DEFAULT_MIRROR
@@ -135,10 +145,12 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
         rootfs = staging / "rootfs"
         work = staging / "work"
         work.mkdir()
-        _fill_root(src, plan, local, rootfs, work)
+        exported = _fill_root(src, plan, local, rootfs, work, options.cache)
         safe_remove(work)
         info = inspect(rootfs, src.describe())
         _check_arch(info, wanted, src.describe())
+        if exported is not None and board is None and exported.board:
+            board = boards.by_name(exported.board)  # the exporting env's, unless --board
         if board is not None and not board.runs(info.arch, info.cpu_level):
             level = info.cpu_level.value if info.cpu_level else "?"
             raise SourceError(
@@ -150,7 +162,7 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
         meta = EnvMeta(
             name=options.name,
             arch=info.arch.name,
-            source=src.describe(),
+            source=exported.source if exported is not None else src.describe(),
             created=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             cpu_level=info.cpu_level.value if info.cpu_level else None,
             qemu_cpu=emu.qemu_cpu,
@@ -160,6 +172,7 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
             armroot_version=__version__,
             board=board.name if board else None,
             source_sha256=sha256 or None,
+            gcc_target=exported.gcc_target if exported is not None else None,
         )
         return store.commit(staging, meta)
 
@@ -170,12 +183,13 @@ def _fill_root(
     local: Path | None,
     rootfs: Path,
     work: Path,
-) -> None:
-    """Bootstrap, extract or copy the root into ``rootfs`` (``work`` is scratch space)."""
+    cache: str,
+) -> EnvMeta | None:
+    """Bootstrap, restore, extract or copy the root into ``rootfs`` (``work`` is scratch
+    space); the metadata of an env `armroot export` packed, if the tarball carries it."""
     if plan is not None:
-        with log.step(f"Bootstrapping Debian {plan.suite} {plan.arch.name} with mmdebstrap"):
-            debian.bootstrap(plan, rootfs)
-        return
+        _debian_root(plan, rootfs, cache)
+        return None
     assert local is not None and not isinstance(src, sourcemod.DebianSource)
     rootfs.mkdir(mode=0o755)
     if src.kind == sourcemod.DISK_IMAGE:
@@ -183,10 +197,66 @@ def _fill_root(
             diskimage.extract(
                 diskimage.prepare(local, work), rootfs, work, devices=privileges.is_host_root()
             )
-        return
+        return None
     with log.step(f"Extracting {local.name}"):
         report = tarball.extract(local, rootfs, devices=privileges.is_host_root())
         log.info(f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB")
+    if report.meta is None:
+        return None
+    try:
+        exported = EnvMeta.from_json(report.meta.decode())
+    except (ValueError, TypeError) as exc:
+        log.warn(f"{local.name} carries unreadable armroot metadata ({exc}): ignored")
+        return None
+    if exported.board is not None and exported.board not in boards.ALL_NAMES:
+        log.warn(f"{local.name} was exported for board {exported.board!r}, unknown here")
+        exported = exported._replace(board=None)
+    log.info(
+        f"    exported from '{exported.name}' ({exported.source}): its board and gcc target kept"
+    )
+    return exported
+
+
+def _debian_root(plan: debian.DebianBootstrap, rootfs: Path, cache: str) -> None:
+    """The root ``plan`` describes: restored from the cached bootstrap of its key and the
+    archive's Release, or bootstrapped with mmdebstrap (and kept) (:data:`CACHE_POLICIES`)."""
+    key = bootstraps.Key.of(plan.suite, plan.arch.name, plan.variant, plan.include, plan.mirror)
+    if cache == "off":
+        _bootstrap(plan, rootfs)
+        return
+    release = None if cache == "offline" else bootstraps.archive_release(key)
+    with bootstraps.locked(key):
+        entry = None if cache == "refresh" else bootstraps.lookup(key, release)
+        if entry is not None:
+            problem = bootstraps.intact(entry)
+            if problem is not None:
+                log.warn(
+                    f"the cached bootstrap of {key.describe()} is unusable ({problem}): dropped"
+                )
+                bootstraps.drop(entry)
+                entry = None
+        if entry is not None:
+            title = f"Restoring {key.describe()} from the cached bootstrap ({entry.release.date})"
+            with log.step(title):
+                rootfs.mkdir(mode=0o755)
+                report = tarball.extract(entry.tarball, rootfs, devices=privileges.is_host_root())
+                log.info(f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB")
+            return
+        if release is None:
+            raise SourceError(
+                f"no cached bootstrap of {key.describe()} from {key.mirror}",
+                "drop --offline to bootstrap it from the archive",
+            )
+        _bootstrap(plan, rootfs)
+        try:
+            bootstraps.save(key, release, rootfs)
+        except (OSError, ArmrootError) as exc:  # the env is made; only the copy is missing
+            log.warn(f"the bootstrap was not kept in the cache ({exc}); the env is complete")
+
+
+def _bootstrap(plan: debian.DebianBootstrap, rootfs: Path) -> None:
+    with log.step(f"Bootstrapping Debian {plan.suite} {plan.arch.name} with mmdebstrap"):
+        debian.bootstrap(plan, rootfs)
 
 
 def _images_for(board: Board) -> list[str]:

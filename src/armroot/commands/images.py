@@ -1,4 +1,4 @@
-"""`armroot images`, `armroot cache list|clean`, `armroot export`."""
+"""`armroot images`, `armroot cache list|clean` (downloads and bootstraps), `armroot export`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from pathlib import Path
 
 from armroot import log
 from armroot.errors import UsageError
-from armroot.host import programs
-from armroot.images import catalogue, download
+from armroot.images import bootstraps, catalogue, download, pack
 from armroot.images.catalogue import Entry
 from armroot.store.envs import Store
 
@@ -19,16 +18,20 @@ def list_images() -> tuple[Entry, ...]:
     return catalogue.entries()
 
 
-def cache_list() -> tuple[list[download.CacheItem], list[Path]]:
-    return download.list_cache()
+def cache_list() -> tuple[list[download.CacheItem], list[Path], list[bootstraps.Entry]]:
+    items, partials = download.list_cache()
+    return items, partials, bootstraps.entries()
 
 
 def cache_clean() -> int:
-    return download.clean_cache()
+    """Drop downloads and cached bootstraps; the bytes freed."""
+    return download.clean_cache() + bootstraps.clean()
 
 
 def export(name: str, target: Path, store: Store | None = None) -> Path:
-    """Pack the env's root into ``target`` (owners, modes, xattrs, ACLs kept, numeric ids)."""
+    """Pack the env's root into ``target`` (owners, modes, xattrs, ACLs kept, numeric ids)
+    with its metadata (board, gcc target, source) as ``.armroot-env.json``, which `armroot
+    create --from` reads back; any other tool extracts it as one small file."""
     store = store or Store()
     env = store.get(name)
     if not target.name.endswith(EXPORT_SUFFIXES):
@@ -39,27 +42,12 @@ def export(name: str, target: Path, store: Store | None = None) -> Path:
     target = target.absolute()
     if not target.parent.is_dir():
         raise UsageError(f"--tar {target}: {target.parent} does not exist", "create it first")
-    partial = target.with_name(f".{target.name}.partial")
+    # the suffix last: tar picks the compression by it
+    partial = target.with_name(f".partial-{target.name}")
     with store.session_lock(env), log.step(f"Packing '{name}' into {target.name}"):
         try:
-            programs.run(
-                [
-                    "tar",
-                    "--numeric-owner",
-                    "--xattrs",
-                    "--xattrs-include=*",
-                    "--acls",
-                    "--one-file-system",
-                    "--auto-compress",
-                    "-C",
-                    str(env.rootfs),
-                    "-cpf",
-                    str(partial),
-                    ".",
-                ]
-            )
+            pack.pack(env.rootfs, partial, meta=env.meta.to_json())
             os.replace(partial, target)
         finally:
-            if partial.exists():
-                partial.unlink()
+            partial.unlink(missing_ok=True)
     return target

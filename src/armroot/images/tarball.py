@@ -1,6 +1,7 @@
 """Extract a root filesystem tarball safely, like ``bsdtar -xp``, with libarchive.
 
-Owners, modes, hard links, device nodes, xattrs, ACLs and file capabilities are kept. A
+Owners, modes, hard links, device nodes, xattrs, ACLs and file capabilities are kept; an
+env's metadata that `armroot export` put in (``.armroot-env.json``) is read, not extracted. A
 member with an absolute path, a ``..`` component, a hard link leaving the root, or a path
 that would be written through a symlink is rejected before anything is written for it.
 """
@@ -23,6 +24,7 @@ from libarchive.exception import ArchiveError
 
 from armroot import log
 from armroot.errors import SourceError
+from armroot.images.pack import META_MEMBER
 
 FLAGS = (
     lax.EXTRACT_OWNER
@@ -44,6 +46,7 @@ class ExtractReport:
     bytes_written: int = 0
     warnings: list[str] = field(default_factory=list)
     skipped_devices: list[str] = field(default_factory=list)
+    meta: bytes | None = None  # an exported env's metadata (pack.META_MEMBER), not extracted
 
 
 def member_problem(name: str, *, is_hardlink: bool = False, link: str | None = None) -> str | None:
@@ -148,6 +151,8 @@ def extract(archive: Path, target: Path, devices: bool = True) -> ExtractReport:
     return report
 
 
+META_LIMIT = 1 << 20  # a metadata member larger than this is an ordinary file
+
 # libarchive reports a failed write as a warning and goes on with the next member; these
 # mean every later member fails too (and the root would come out broken).
 FATAL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO)
@@ -179,6 +184,14 @@ def _extract_fd(fd: int, report: ExtractReport, tick: Callable[[], object], devi
                     "armroot refuses archives that could write outside the root; "
                     "use a root filesystem tarball from a trusted source",
                 )
+            if (
+                name == META_MEMBER
+                and entry.isreg
+                and entry.size <= META_LIMIT
+                and report.meta is None
+            ):
+                report.meta = b"".join(entry.get_blocks())
+                continue
             if entry.issym:
                 symlinks.add(name)
             if not devices and (entry.ischr or entry.isblk):

@@ -1,0 +1,258 @@
+"""Cached Debian bootstraps (armroot.images.bootstraps): the real mmdebstrap makes a root
+once, the next create of the same key restores it; damaged, raced, offline, disk-full cases;
+and `armroot export` -> `create` keeping an env's metadata. Real mmdebstrap (counted by a
+PATH entry that logs each start, then runs it), the real archive, real libarchive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import armroot, error_lines
+
+pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network, pytest.mark.slow]
+
+# The smallest root the default variant makes: essential packages and apt.
+SPEC = ("--from", "debian:trixie", "--arch", "arm64", "--minimal")
+
+
+class Store:
+    """A store and a cache of this module's own, with mmdebstrap's starts counted."""
+
+    def __init__(self, base: Path) -> None:
+        self.home = base / "store"
+        self.cache = base / "cache"
+        self.bin = base / "bin"
+        self.starts = base / "mmdebstrap-starts"
+        self.bin.mkdir()
+        wrapper = self.bin / "mmdebstrap"
+        wrapper.write_text(
+            f'#!/bin/sh\necho "$$" >> {self.starts}\nexec /usr/bin/mmdebstrap "$@"\n'
+        )
+        wrapper.chmod(0o755)
+
+    def env(self) -> dict[str, str]:
+        return {"ARMROOT_CACHE": str(self.cache), "PATH": f"{self.bin}:{os.environ['PATH']}"}
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "armroot", *args]
+
+    def run(self, *args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return armroot(*args, home=home or self.home, env=self.env(), timeout=2400)
+
+    def bootstraps(self) -> int:
+        return len(self.starts.read_text().split()) if self.starts.exists() else 0
+
+    def cached(self) -> list[dict[str, object]]:
+        listed = json.loads(_ok(self.run("cache", "list", "--json")))
+        return list(listed["bootstraps"])
+
+    def rootfs(self, name: str) -> Path:
+        return self.home / "envs" / name / "rootfs"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    made = Store(tmp_path_factory.mktemp("bootstraps"))
+    yield made
+    for name in made.home.joinpath("envs").glob("*"):
+        made.run("rm", name.name)
+
+
+def _ok(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 0, f"{proc.args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout + proc.stderr
+
+
+def tree(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every path of a root: type, mode, owner, group, xattrs, and a link's target or a
+    file's size and sha256."""
+    found: dict[str, tuple[object, ...]] = {}
+    for directory, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(directory, name)
+            st = path.lstat()
+            xattrs = tuple(
+                (a, os.getxattr(path, a, follow_symlinks=False))
+                for a in sorted(os.listxattr(path, follow_symlinks=False))
+            )
+            item: tuple[object, ...] = (
+                stat.S_IFMT(st.st_mode),
+                stat.S_IMODE(st.st_mode),
+                st.st_uid,
+                st.st_gid,
+                xattrs,
+            )
+            if stat.S_ISLNK(st.st_mode):
+                item += (os.readlink(path),)
+            elif stat.S_ISREG(st.st_mode):
+                item += (st.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+            found[str(path.relative_to(root))] = item
+    return found
+
+
+def packages(root: Path) -> set[tuple[str, ...]]:
+    """(package, architecture, version, status) of each entry in dpkg's status file."""
+    found = set()
+    for stanza in (root / "var/lib/dpkg/status").read_text().split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " "
+        )
+        if fields:
+            found.add(tuple(fields[k] for k in ("Package", "Architecture", "Version", "Status")))
+    return found
+
+
+def test_the_second_create_restores_the_first_bootstrap(store: Store) -> None:
+    made = _ok(store.run("create", "fresh", *SPEC))
+    assert "Bootstrapping Debian trixie arm64 with mmdebstrap" in made
+    assert re.search(r"packages set up; .*installing essential packages \d+s", made), made
+    assert store.bootstraps() == 1
+    [entry] = store.cached()
+    assert entry["key"] == {
+        "suite": "trixie",
+        "arch": "arm64",
+        "variant": "apt",
+        "include": [],
+        "mirror": "http://deb.debian.org/debian",
+    }
+    restored = _ok(store.run("create", "again", *SPEC))
+    assert "Restoring Debian trixie arm64 (apt) from the cached bootstrap" in restored
+    assert "Bootstrapping" not in restored and store.bootstraps() == 1
+    # The same root: every path with its owner, mode, xattrs and contents; dpkg agrees.
+    assert packages(store.rootfs("again")) == packages(store.rootfs("fresh"))
+    assert tree(store.rootfs("again")) == tree(store.rootfs("fresh"))
+    listed = [_ok(store.run("run", n, "--", "dpkg-query", "-W")) for n in ("fresh", "again")]
+    assert listed[0] == listed[1] and "apt\t" in listed[0]
+
+
+def test_offline_needs_no_network_and_another_key_is_another_bootstrap(store: Store) -> None:
+    if not store.cached():
+        pytest.skip("needs the first test's bootstrap")
+    # In a network namespace with only a loopback that is down: no archive to ask.
+    proc = subprocess.run(
+        ["unshare", "--net", *store.argv("create", "cut-off", *SPEC, "--offline")],
+        env=dict(os.environ, ARMROOT_HOME=str(store.home), **store.env()),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert "from the cached bootstrap" in _ok(proc)
+    assert packages(store.rootfs("cut-off")) == packages(store.rootfs("fresh"))
+    other = store.run("create", "other", *SPEC, "--include", "hello", "--offline")
+    assert other.returncode != 0
+    assert error_lines(other.stderr) == [
+        "armroot: error: no cached bootstrap of Debian trixie arm64 (apt + hello) from "
+        "http://deb.debian.org/debian: drop --offline to bootstrap it from the archive"
+    ], other.stderr
+    assert not (store.home / "envs/other").exists()
+    assert list((store.home / "staging").iterdir()) == []
+    both = store.run("create", "x", *SPEC, "--offline", "--refresh")
+    assert both.returncode != 0
+    assert error_lines(both.stderr) == [
+        "armroot: error: --refresh and --offline contradict each other: give one of them"
+    ], both.stderr
+    assert store.bootstraps() == 1
+
+
+def test_a_full_disk_during_a_restore_leaves_no_env_and_keeps_the_cache(
+    store: Store, tmp_path: Path
+) -> None:
+    if not store.cached():
+        pytest.skip("needs the first test's bootstrap")
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(small)], check=True)
+    try:
+        proc = store.run("create", "full", *SPEC, "--offline", home=small / "store")
+        assert proc.returncode != 0
+        [line] = error_lines(proc.stderr)
+        assert "No space left on device" in line, proc.stderr
+        assert list((small / "store/staging").iterdir()) == []
+        assert not (small / "store/envs/full").exists()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    [entry] = store.cached()
+    tarball = Path(str(entry["path"]))
+    assert hashlib.sha256(tarball.read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_a_damaged_bootstrap_is_made_again_once_by_two_racing_creates(store: Store) -> None:
+    if not store.cached():
+        pytest.skip("needs the first test's bootstrap")
+    [entry] = store.cached()
+    tarball = Path(str(entry["path"]))
+    with tarball.open("r+b") as stream:  # one byte altered in the middle
+        stream.seek(tarball.stat().st_size // 2)
+        byte = stream.read(1)
+        stream.seek(-1, os.SEEK_CUR)
+        stream.write(bytes([byte[0] ^ 0xFF]))
+    env = dict(os.environ, ARMROOT_HOME=str(store.home), **store.env())
+    racers = [
+        subprocess.Popen(
+            store.argv("create", name, *SPEC),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ("first", "second")
+    ]
+    outputs = [p.communicate(timeout=2400)[0] for p in racers]
+    assert [p.returncode for p in racers] == [0, 0], outputs
+    assert store.bootstraps() == 2  # the first test's, and one now
+    made = [o for o in outputs if "Bootstrapping" in o]
+    assert len(made) == 1, outputs
+    assert "the cached bootstrap of Debian trixie arm64 (apt) is unusable" in made[0]
+    assert "sha256" in made[0]
+    [waited] = [o for o in outputs if o is not made[0]]
+    assert "from the cached bootstrap" in waited
+    [fresh] = store.cached()
+    assert fresh["sha256"] != entry["sha256"]
+    names = ("first", "second") if outputs[0] is made[0] else ("second", "first")
+    assert tree(store.rootfs(names[1])) == tree(store.rootfs(names[0]))
+    assert packages(store.rootfs(names[0])) == packages(store.rootfs("fresh"))
+    cleaned = _ok(store.run("cache", "clean"))
+    assert "cached downloads and bootstraps" in cleaned
+    assert store.cached() == []
+    assert not tarball.exists()
+
+
+def test_an_exported_env_keeps_its_board_gcc_target_and_twins(
+    arm64_tarball: Path, home: Path, tmp_path: Path
+) -> None:
+    _ok(armroot("create", "made", "--from", str(arm64_tarball), "--board", "pi4", home=home))
+    _ok(armroot("run", "made", "--accel", "clang", "--", "true", home=home))  # finds the target
+    made = json.loads((home / "envs/made/armroot.json").read_text())
+    assert made["gcc_target"] and made["board"] == "pi4"
+    exported = tmp_path / "made.tar.zst"
+    _ok(armroot("export", "made", "--tar", str(exported), home=home))
+    assert subprocess.run(["zstd", "-t", "-q", str(exported)], check=False).returncode == 0
+    _ok(armroot("rm", "made", home=home))
+    created = _ok(armroot("create", "moved", "--from", str(exported), home=home))
+    assert "exported from 'made'" in created
+    moved = json.loads((home / "envs/moved/armroot.json").read_text())
+    for field in ("board", "gcc_target", "source", "cpu_level", "qemu_cpu", "uname_machine"):
+        assert moved[field] == made[field], field
+    assert not (home / "envs/moved/rootfs/.armroot-env.json").exists()
+    info = _ok(armroot("info", "moved", home=home))
+    assert "board:" in info and "pi4" in info
+    twinned = armroot(
+        "run", "-v", "moved", "--", "make", "--version", home=home, env={"ARMROOT_ACCEL": "auto"}
+    )
+    assert re.search(r"armroot twins: /usr/bin/make: native twin", _ok(twinned))
+    # A tarball made elsewhere (no metadata) still makes an env, with no board.
+    plain = _ok(armroot("create", "plain", "--from", str(arm64_tarball), home=home))
+    assert "exported from" not in plain
+    assert json.loads((home / "envs/plain/armroot.json").read_text())["board"] is None
+    for name in ("moved", "plain"):
+        _ok(armroot("rm", name, home=home))
