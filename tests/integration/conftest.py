@@ -4,7 +4,8 @@ A root is made by ``armroot create --from debian:SUITE`` (the real mmdebstrap pa
 with GNU tar into the test cache, keyed by everything that made it. Tests then create their
 environments from that tarball (the real libarchive path), which takes seconds. A cold cache
 costs one bootstrap per architecture (about 5 minutes each on 2 cores), and for the VM tests
-one kernel installed into the arm64 and the armhf root (about 6 and 4 minutes).
+one kernel installed into the arm64 and the armhf root (about 6 and 4 minutes); `seed_all`
+makes them side by side the first time a test needs a root.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def _key(arch: str) -> str:
         "default_include": debian.DEFAULT_INCLUDE,
         "bootstrap_argv": [  # what makes the root (--verbose only changes what it prints)
             a
-            for a in debian.DebianBootstrap("SUITE", by_name(arch), "M", ()).argv(Path("/T"))
+            for a in debian.DebianBootstrap("SUITE", by_name(arch), "M", ()).mmdebstrap_argv(
+                Path("/T")
+            )
             if a != "--verbose"
         ],
         "armroot": __version__,
@@ -89,7 +92,7 @@ def _key(arch: str) -> str:
 def _cached_tarball(tarball: Path, scratch: Path, make_seed: Callable[[Path], None]) -> Path:
     """``tarball`` from the cache, or made now: ``make_seed(home)`` creates an env named
     "seed" in the store ``home``; its root is packed with GNU tar, then the env removed."""
-    with open(tarball.parent / ".lock", "w") as lock:
+    with open(tarball.with_name(tarball.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if tarball.exists():
             return tarball
@@ -190,18 +193,40 @@ class ArmEnv:
         return armroot("run", self.name, *args, home=self.home, timeout=timeout)
 
 
+VM_ARCHES = ("arm64", "armhf")
+
+
+def seed_all(scratch: Path) -> None:
+    """Every cached root a cold cache lacks, made side by side before any test needs one:
+    the three bootstraps at once, then the two kernel installs (each is mostly one emulated
+    process, so two cores make them in about half the time one after the other). Nothing
+    else runs meanwhile; a warm cache returns at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(ROOT_SPECS)) as pool:
+        made = pool.map(lambda arch: cached_root_tarball(arch, scratch / arch), ROOT_SPECS)
+        bases = dict(zip(ROOT_SPECS, made, strict=True))
+    with ThreadPoolExecutor(len(VM_ARCHES)) as pool:
+        list(pool.map(lambda a: cached_vm_tarball(a, bases[a], scratch / f"vm-{a}"), VM_ARCHES))
+
+
 @pytest.fixture(scope="session")
-def arm64_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> None:
+    seed_all(tmp_path_factory.mktemp("seeds"))
+
+
+@pytest.fixture(scope="session")
+def arm64_tarball(tmp_path_factory: pytest.TempPathFactory, seeded: None) -> Path:
     return cached_root_tarball("arm64", tmp_path_factory.mktemp("roots"))
 
 
 @pytest.fixture(scope="session")
-def armel_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def armel_tarball(tmp_path_factory: pytest.TempPathFactory, seeded: None) -> Path:
     return cached_root_tarball("armel", tmp_path_factory.mktemp("roots"))
 
 
 @pytest.fixture(scope="session")
-def armhf_tarball(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def armhf_tarball(tmp_path_factory: pytest.TempPathFactory, seeded: None) -> Path:
     return cached_root_tarball("armhf", tmp_path_factory.mktemp("roots"))
 
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import stat
 import subprocess
 import sys
@@ -21,8 +22,10 @@ from tests.helpers import armroot, error_lines
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network, pytest.mark.slow]
 
-# The smallest root the default variant makes: essential packages and apt.
-SPEC = ("--from", "debian:trixie", "--arch", "arm64", "--minimal")
+# A small root of the default variant: essential packages and apt, then (apt installing
+# them, as the default env's build tools are) hello.
+SPEC = ("--from", "debian:trixie", "--arch", "arm64", "--minimal", "--include", "hello")
+MIRROR = "http://deb.debian.org/debian"
 
 
 class Store:
@@ -122,17 +125,50 @@ def test_the_second_create_restores_the_first_bootstrap(store: Store) -> None:
         "suite": "trixie",
         "arch": "arm64",
         "variant": "apt",
-        "include": [],
+        "include": ["hello"],
         "mirror": "http://deb.debian.org/debian",
     }
     restored = _ok(store.run("create", "again", *SPEC))
-    assert "Restoring Debian trixie arm64 (apt) from the cached bootstrap" in restored
+    assert "Restoring Debian trixie arm64 (apt + hello) from the cached bootstrap" in restored
     assert "Bootstrapping" not in restored and store.bootstraps() == 1
     # The same root: every path with its owner, mode, xattrs and contents; dpkg agrees.
     assert packages(store.rootfs("again")) == packages(store.rootfs("fresh"))
     assert tree(store.rootfs("again")) == tree(store.rootfs("fresh"))
     listed = [_ok(store.run("run", n, "--", "dpkg-query", "-W")) for n in ("fresh", "again")]
-    assert listed[0] == listed[1] and "apt\t" in listed[0]
+    assert listed[0] == listed[1] and "apt\t" in listed[0] and "hello\t" in listed[0]
+
+
+def test_a_bootstrap_is_the_root_mmdebstrap_makes_without_armroots_hooks(
+    store: Store, tmp_path: Path
+) -> None:
+    """armroot's bootstrap clears apt's Pre-Install-Pkgs (debconf's preconfiguration, all
+    emulated) while apt installs; the root is the one plain mmdebstrap makes: every path,
+    owner, mode and content, dpkg's status and debconf's database (only debconf's own
+    backups, *.dat-old, written in another order, differ)."""
+    if not store.cached():
+        pytest.skip("needs the first test's bootstrap")
+    plain = tmp_path / "plain"
+    subprocess.run(
+        [
+            "unshare", "--mount", "--propagation=private",
+            "mmdebstrap", "--variant=apt", "--architectures=arm64", "--format=directory",
+            "--include=hello", "trixie", str(plain), MIRROR,
+        ],
+        check=True, capture_output=True, timeout=1800,
+    )  # fmt: skip
+    # The bootstrap as mmdebstrap left it (sessions in "fresh" have added /etc/mtab, say).
+    _ok(store.run("create", "pristine", *SPEC, "--offline"))
+    try:
+        ours, theirs = tree(store.rootfs("pristine")), tree(plain)
+        backups = {"var/cache/debconf/config.dat-old", "var/cache/debconf/templates.dat-old"}
+        assert ours.keys() == theirs.keys()
+        differ = {p for p in ours if ours[p] != theirs[p]}
+        assert differ <= backups, sorted(differ)
+        assert "var/cache/debconf/tmp.ci" in ours and "usr/bin/hello" in ours
+        assert packages(store.rootfs("pristine")) == packages(plain)
+    finally:
+        _ok(store.run("rm", "pristine"))
+        subprocess.run(["rm", "-rf", "--one-file-system", str(plain)], check=True)
 
 
 def test_offline_needs_no_network_and_another_key_is_another_bootstrap(store: Store) -> None:
@@ -148,10 +184,10 @@ def test_offline_needs_no_network_and_another_key_is_another_bootstrap(store: St
     )
     assert "from the cached bootstrap" in _ok(proc)
     assert packages(store.rootfs("cut-off")) == packages(store.rootfs("fresh"))
-    other = store.run("create", "other", *SPEC, "--include", "hello", "--offline")
+    other = store.run("create", "other", *SPEC[:-2], "--offline")  # without hello
     assert other.returncode != 0
     assert error_lines(other.stderr) == [
-        "armroot: error: no cached bootstrap of Debian trixie arm64 (apt + hello) from "
+        "armroot: error: no cached bootstrap of Debian trixie arm64 (apt) from "
         "http://deb.debian.org/debian: drop --offline to bootstrap it from the archive"
     ], other.stderr
     assert not (store.home / "envs/other").exists()
@@ -212,7 +248,7 @@ def test_a_damaged_bootstrap_is_made_again_once_by_two_racing_creates(store: Sto
     assert store.bootstraps() == 2  # the first test's, and one now
     made = [o for o in outputs if "Bootstrapping" in o]
     assert len(made) == 1, outputs
-    assert "the cached bootstrap of Debian trixie arm64 (apt) is unusable" in made[0]
+    assert "the cached bootstrap of Debian trixie arm64 (apt + hello) is unusable" in made[0]
     assert "sha256" in made[0]
     [waited] = [o for o in outputs if o is not made[0]]
     assert "from the cached bootstrap" in waited
@@ -256,3 +292,36 @@ def test_an_exported_env_keeps_its_board_gcc_target_and_twins(
     assert json.loads((home / "envs/plain/armroot.json").read_text())["board"] is None
     for name in ("moved", "plain"):
         _ok(armroot("rm", name, home=home))
+
+
+def test_a_bootstrap_killed_with_its_mounts_up_leaves_none_on_the_host(store: Store) -> None:
+    """mmdebstrap (root mode) mounts /proc, /sys and /dev's parts into the new root; SIGKILL
+    to armroot, mmdebstrap and all theirs at once: the mounts were in a namespace of their
+    own, so they are gone with them (host_is_untouched checks mountinfo), and the next
+    create clears the staging directory."""
+    racer = subprocess.Popen(
+        store.argv("create", "killed", *SPEC, "--no-cache"),
+        env=dict(os.environ, ARMROOT_HOME=str(store.home), **store.env()),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert racer.stdout is not None
+    seen = []
+    for line in racer.stdout:
+        seen.append(line)
+        if "installing essential packages" in line:
+            break
+    staging = next((store.home / "staging").glob("killed.*"))
+    assert (staging / "rootfs/proc").is_dir()
+    os.killpg(racer.pid, signal.SIGKILL)
+    racer.wait(timeout=60)
+    assert seen and not [m for m in _mounts() if str(staging) in m], seen
+    _ok(store.run("list"))
+    assert not staging.exists()
+
+
+def _mounts() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
