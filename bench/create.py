@@ -57,7 +57,8 @@ def _amd64_install(scratch: Path, suite: str, packages: list[str]) -> tuple[floa
         f"mount -t proc proc {root}/proc && mount --rbind /dev {root}/dev && "
         f"cp /etc/resolv.conf {root}/etc/resolv.conf && "
         f"chroot {root} apt-get update -q && "  # as `armroot install` does: the lists are empty
-        f"DEBIAN_FRONTEND=noninteractive chroot {root} apt-get install -y -q --no-install-recommends {' '.join(packages)}"
+        f"DEBIAN_FRONTEND=noninteractive chroot {root} "
+        f"apt-get install -y -q --no-install-recommends {' '.join(packages)}"
     )
     install, _ = _timed(
         ["unshare", "--mount", "--pid", "--fork", "--kill-child", "sh", "-c", script],

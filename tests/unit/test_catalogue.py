@@ -8,10 +8,12 @@ from urllib.parse import urlparse
 
 import pytest
 
+from armroot.commands.create import CreateOptions, create
 from armroot.errors import SourceError, UsageError
 from armroot.images import catalogue, download, partitions
 from armroot.rootfs import boards
 from armroot.rootfs.arch import ARM64, ARMHF, CpuLevel
+from armroot.store.envs import Store
 
 
 def test_every_entry_has_a_verification_and_a_well_formed_url() -> None:
@@ -152,3 +154,23 @@ def test_gpt_partitions_are_found_and_chosen() -> None:
     root, boot = partitions.choose(parts)
     assert root.start == 526336 * 512 and root.kind == "linux" and "'root'" in root.label
     assert boot is not None and boot.label.startswith("EFI system")
+
+
+def test_arch_linux_arm_says_why_armv6_boards_cannot_have_it(tmp_path: Path) -> None:
+    for image in ("archlinuxarm:rpi-armv7", "archlinuxarm:rpi-aarch64"):
+        with pytest.raises(UsageError) as refused:
+            create(CreateOptions("x", image, board="pi-zero"), Store(tmp_path / "store"))
+        assert str(refused.value) == (
+            f"{image} does not run on pi-zero: Arch Linux ARM dropped ARMv6 (Pi Zero, Pi 1) "
+            "in 2022: it has no image for them"
+        )
+        assert "pi2" in refused.value.hint or "pi3" in refused.value.hint
+    assert not (tmp_path / "store").exists()  # refused before anything was made
+
+
+def test_boards_know_their_kernels_page_size() -> None:
+    assert {b.name: b.page_kib for b in boards.BOARDS if b.page_kib != 4} == {"pi5": 16}
+    warning = boards.page_size_warning(boards.by_name("pi5"))
+    assert warning is not None
+    assert "16 KiB pages" in warning and "4 KiB" in warning and "--with-lg-page=14" in warning
+    assert boards.page_size_warning(boards.by_name("pi4")) is None

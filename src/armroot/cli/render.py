@@ -134,7 +134,8 @@ def boards(known: Sequence[Board], as_json: bool) -> None:
         return
     for b in known:
         bits = "32/64-bit" if b.qemu_cpu_64 else "32-bit"
-        print(f"{b.name:<10} ARM{b.cpu_level.value:<5} {bits:<9}  {b.title}")
+        pages = f"{b.page_kib} KiB pages"
+        print(f"{b.name:<10} ARM{b.cpu_level.value:<5} {bits:<9} {pages:<13}  {b.title}")
 
 
 def doctor(report: DoctorReport, as_json: bool) -> None:

@@ -152,6 +152,8 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     env = _env_for(options, config, store)
     _check_image(env, config)
     board = _board(env, config)
+    if board is not None and (pages := boards.page_size_warning(board)):
+        log.warn(pages)
     arch = archmod.by_name(env.meta.arch)
     if options.command:
         plan = detect.BuildPlan("command", (options.command,))

@@ -118,8 +118,9 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
     if board is not None and not isinstance(src, sourcemod.FileSource):
         supported = src.boards or ()
         if supported and board.name not in supported:
+            why = src.unsupported if isinstance(src, sourcemod.RemoteSource) else ""
             raise UsageError(
-                f"{src.describe()} does not run on {board.name}",
+                f"{src.describe()} does not run on {board.name}" + (f": {why}" if why else ""),
                 f"it supports {', '.join(supported)}",
             )
     if options.cache not in CACHE_POLICIES:

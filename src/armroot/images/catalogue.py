@@ -37,6 +37,7 @@ class Entry(NamedTuple):
     checksum: str = ""  # the sha256, or the URL of the checksum file
     size: int = 0  # approximate download size in bytes, 0 if unknown
     suite: str = ""  # for debian entries
+    unsupported: str = ""  # why boards not in ``boards`` cannot use it, if there is a reason
 
     def describe_verification(self) -> str:
         return {
@@ -54,6 +55,7 @@ _ARM64_BOARDS = boards.for_arch(ARM64)
 _MiB = 2**20
 
 _ALARM = "http://os.archlinuxarm.org/os"
+_ALARM_NO_V6 = "Arch Linux ARM dropped ARMv6 (Pi Zero, Pi 1) in 2022: it has no image for them"
 _RPIOS = "https://downloads.raspberrypi.com"
 _ALPINE = "https://dl-cdn.alpinelinux.org/alpine/v3.20/releases"
 
@@ -68,6 +70,7 @@ BUILTIN: tuple[Entry, ...] = (
         MD5_FILE,
         f"{_ALARM}/ArchLinuxARM-rpi-armv7-latest.tar.gz.md5",
         460 * _MiB,
+        unsupported=_ALARM_NO_V6,
     ),
     Entry(
         "archlinuxarm:rpi-aarch64",
@@ -79,6 +82,7 @@ BUILTIN: tuple[Entry, ...] = (
         MD5_FILE,
         f"{_ALARM}/ArchLinuxARM-rpi-aarch64-latest.tar.gz.md5",
         520 * _MiB,
+        unsupported=_ALARM_NO_V6,
     ),
     Entry(
         "raspios:lite-armhf",

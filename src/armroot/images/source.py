@@ -46,6 +46,7 @@ class RemoteSource(NamedTuple):
     label: str = ""  # the catalogue id, if it came from the catalogue
     arch: str | None = None
     boards: tuple[str, ...] = ()
+    unsupported: str = ""  # why other boards cannot use it (the catalogue's word)
 
     def describe(self) -> str:
         return self.label or self.url
@@ -115,5 +116,12 @@ def _from_catalogue(text: str) -> Source:
     if entry.kind == catalogue.DEBIAN:
         return DebianSource(entry.suite, entry.arch, entry.boards)
     return RemoteSource(
-        entry.url, entry.kind, entry.verify, entry.checksum, entry.id, entry.arch, entry.boards
+        entry.url,
+        entry.kind,
+        entry.verify,
+        entry.checksum,
+        entry.id,
+        entry.arch,
+        entry.boards,
+        entry.unsupported,
     )

@@ -14,6 +14,7 @@ class Board(NamedTuple):
     cpu_level: CpuLevel  # the newest ARM architecture level the SoC runs
     qemu_cpu_32: str  # QEMU CPU for 32-bit roots (qemu-arm has no Cortex-A53+ model: "max")
     qemu_cpu_64: str | None  # QEMU CPU for 64-bit roots; None: the board has no 64-bit mode
+    page_kib: int = 4  # the page size of the board's default kernel (qemu-user: always 4)
 
     def runs(self, arch: Arch, level: CpuLevel | None) -> bool:
         """True if programs of ``arch`` built for ``level`` can run on this board."""
@@ -45,9 +46,26 @@ BOARDS: tuple[Board, ...] = (
     Board("pi4", "Raspberry Pi 4 (BCM2711, Cortex-A72)", *_A72),
     Board("pi400", "Raspberry Pi 400 (BCM2711, Cortex-A72)", *_A72),
     Board("cm4", "Compute Module 4 (BCM2711, Cortex-A72)", *_A72),
-    Board("pi5", "Raspberry Pi 5 (BCM2712, Cortex-A76)", *_A76),
+    # Raspberry Pi OS boots the Pi 5 with kernel_2712.img, built for 16 KiB pages.
+    Board("pi5", "Raspberry Pi 5 (BCM2712, Cortex-A76)", *_A76, page_kib=16),
 )
 ALL_NAMES = tuple(b.name for b in BOARDS)
+
+
+QEMU_PAGE_KIB = 4  # qemu-user gives programs the host's page size (x86_64: 4 KiB)
+
+
+def page_size_warning(board: Board) -> str | None:
+    """What a build for ``board`` must know when its kernel's pages are not QEMU's (pure)."""
+    if board.page_kib == QEMU_PAGE_KIB:
+        return None
+    return (
+        f"{board.name}'s default kernel uses {board.page_kib} KiB pages, but programs here run "
+        f"with qemu-user's {QEMU_PAGE_KIB} KiB: software that bakes the page size in at build "
+        "time must be told (jemalloc: ./configure --with-lg-page=14, or "
+        "-DJEMALLOC_LG_PAGE=14 ... for 16 KiB; for others, whatever sets their page size), "
+        "else it may crash on the board"
+    )
 
 
 def by_name(name: str) -> Board:
