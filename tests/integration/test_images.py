@@ -79,7 +79,7 @@ def test_catalogue_tarball_downloads_once_and_runs(
     assert [d["name"] for d in listing["downloads"]] == [fixtures.tarball.name]
     assert armroot("cache", "clean", home=home, env=cat_env).returncode == 0
     listing = json.loads(armroot("cache", "list", "--json", home=home, env=cat_env).stdout)
-    assert listing == {"downloads": [], "partial": []}
+    assert listing == {"downloads": [], "partial": [], "bootstraps": []}
     assert HostState.now() == before
 
 

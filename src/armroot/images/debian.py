@@ -42,10 +42,8 @@ class DebianBootstrap:
         if privileges.entered():
             # root of armroot's user namespace: mmdebstrap's own namespaces, no new id map
             args.append("--mode=unshare")
-        if self.include:
-            args.append("--include=" + ",".join(self.include))
         if self.include:  # apt installs them after the essential packages
-            args += [*NO_PRECONFIGURE]
+            args += ["--include=" + ",".join(self.include), *NO_PRECONFIGURE]
         args += [self.suite, str(target), self.mirror]
         return args
 

@@ -62,9 +62,8 @@ def page_size_warning(board: Board) -> str | None:
     return (
         f"{board.name}'s default kernel uses {board.page_kib} KiB pages, but programs here run "
         f"with qemu-user's {QEMU_PAGE_KIB} KiB: software that bakes the page size in at build "
-        "time must be told (jemalloc: ./configure --with-lg-page=14, or "
-        "-DJEMALLOC_LG_PAGE=14 ... for 16 KiB; for others, whatever sets their page size), "
-        "else it may crash on the board"
+        "time must be told (jemalloc: ./configure --with-lg-page=14 for 16 KiB; for others, "
+        "whatever sets their page size), else it may crash on the board"
     )
 
 
