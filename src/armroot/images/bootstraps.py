@@ -18,6 +18,9 @@ Layout under the cache home::
     bootstraps/KEY/.lock              flock: one bootstrap (or restore check) of KEY at a time
     bootstraps/KEY/RELEASE.tar.zst    the root, packed right after mmdebstrap made it
     bootstraps/KEY/RELEASE.json       what made it (Entry), with the tarball's sha256
+
+The Release is fetched and checked by the same code as the twins' (twins/archive.py), so
+it is kept where that code keeps it: twins/index/<source key>/.
 """
 
 from __future__ import annotations
