@@ -36,7 +36,7 @@ from pathlib import Path
 
 from armroot import __version__, log
 from armroot.errors import SourceError
-from armroot.images import pack
+from armroot.images import download, pack
 from armroot.store.envs import cache_home
 
 FORMAT = 1  # bump when what a cached root holds or how it is packed changes
@@ -205,12 +205,9 @@ def intact(entry: Entry) -> str | None:
         return "its tarball is missing"
     if size != entry.size:
         return f"its tarball is {size} bytes, not {entry.size} (truncated or altered)"
-    digest = hashlib.sha256()
-    with entry.tarball.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    if digest.hexdigest() != entry.sha256:
-        return f"its tarball's sha256 is {digest.hexdigest()[:16]}…, not {entry.sha256[:16]}…"
+    digest = download.sha256_of(entry.tarball)
+    if digest != entry.sha256:
+        return f"its tarball's sha256 is {digest[:16]}…, not {entry.sha256[:16]}…"
     return None
 
 
@@ -227,11 +224,11 @@ def save(key: Key, release: Release, rootfs: Path) -> Entry:
     partial = directory / f".{name}{SUFFIX}.partial"
     with log.step(f"Keeping the bootstrap in the cache ({key.describe()})"):
         try:
-            sha256 = pack.pack(rootfs, partial, compress=pack.ZSTD)
+            pack.pack(rootfs, partial, compress=pack.ZSTD)
             entry = Entry(
                 key,
                 release,
-                sha256,
+                download.sha256_of(partial),
                 partial.stat().st_size,
                 datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 __version__,

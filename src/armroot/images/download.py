@@ -211,6 +211,11 @@ def _transfer(url: str, partial: Path) -> None:
             )
 
 
+def sha256_of(path: Path) -> str:
+    """The sha256 of a (large) file, with a progress display."""
+    return _hash(path, "sha256")[0]
+
+
 def _hash(path: Path, algorithm: str) -> tuple[str, str]:
     """(sha256, the other algorithm's digest or '') of ``path``."""
     sha = hashlib.sha256()

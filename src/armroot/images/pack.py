@@ -5,7 +5,6 @@ member, :data:`META_MEMBER`, which armroot's own extraction takes out of the roo
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from pathlib import Path
 
@@ -33,16 +32,11 @@ def argv(rootfs: Path, target: Path, compress: str, meta_dir: Path | None) -> li
     return [*args, "-C", str(rootfs), "."]
 
 
-def pack(rootfs: Path, target: Path, compress: str = AUTO, meta: str | None = None) -> str:
-    """Write ``rootfs`` (and ``meta`` as :data:`META_MEMBER`) to ``target``; its sha256."""
+def pack(rootfs: Path, target: Path, compress: str = AUTO, meta: str | None = None) -> None:
+    """Write ``rootfs`` (and ``meta`` as :data:`META_MEMBER`) to ``target``."""
     with tempfile.TemporaryDirectory(prefix="armroot-meta-") as scratch:
         meta_dir = None
         if meta is not None:
             meta_dir = Path(scratch)
             (meta_dir / META_MEMBER).write_text(meta)
         programs.run(argv(rootfs, target, compress, meta_dir))
-    digest = hashlib.sha256()
-    with target.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
