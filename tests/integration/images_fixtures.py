@@ -1,9 +1,12 @@
 """Image fixtures built from a real Debian armhf root, and a local HTTP server to serve them.
 
 Built once and cached beside the roots (the test cache), keyed by the root they came from:
-an Arch-Linux-ARM-style tarball with its .md5, a Raspberry-Pi-OS-style disk image (MBR, FAT
-boot + ext4 root made with mke2fs -d, no mount) as .img.xz with its .sha256, and the same
-image in a .zip.
+an Arch-Linux-ARM-style tarball with its detached .sig made by a signing key of the
+fixtures' own (its public half in the root's /usr/share/pacman/keyrings/archlinuxarm.gpg,
+as archlinuxarm-keyring puts it, and in signer.asc for the tests to pin; wrong.sig is the
+same tarball signed by another key), a Raspberry-Pi-OS-style disk image (MBR, FAT boot +
+ext4 root made with mke2fs -d, no mount) as .img.xz with its .sha256 (and the image's own
+sha256, which Imager's index gives, in image.sha256), and the same image in a .zip.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import http.server
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -23,7 +27,7 @@ from typing import NamedTuple
 
 from tests.helpers import TAR
 
-FIXTURE_VERSION = "1"
+FIXTURE_VERSION = "2"
 PRUNE = (
     "usr/share/doc",
     "usr/share/man",
@@ -42,8 +46,13 @@ MiB = 2**20
 
 class ImageFixtures(NamedTuple):
     folder: Path
-    tarball: Path  # ArchLinuxARM-rpi-armv7-latest.tar.gz (+ .md5)
+    tarball: Path  # ArchLinuxARM-rpi-armv7-latest.tar.gz (+ .sig)
+    signer: Path  # the public key that signed it (armored)
+    wrong_sig: Path  # the tarball signed by another key
     image_xz: Path  # raspios-style.img.xz (+ .sha256)
+    image_sha256: str  # of the image itself
+    archive: Path  # an apt archive (armroot-rpi-probe) signed by archive.asc's key
+    archive_sha1: Path  # the same signed by a key bound by SHA-1 only (archive-sha1.gpg)
     image_zip: Path  # raspios-style.zip
     no_linux: Path  # an image with only a FAT partition
     truncated: Path  # the image cut short
@@ -72,6 +81,28 @@ def _prepare_root(tarball: Path, target: Path) -> None:
     )
     # Raspberry Pi OS preloads libarmmem; under QEMU that breaks (here: the library is absent).
     (target / "etc/ld.so.preload").write_text("/usr/lib/arm-linux-gnueabihf/libarmmem-v7l.so\n")
+    # trixie's deb822 sources (sources.list emptied), and the first-boot rename armed
+    (target / "etc/apt/sources.list").write_text("")
+    for old in (target / "etc/apt/sources.list.d").glob("*"):
+        old.unlink()
+    (target / "etc/apt/sources.list.d/raspi.sources").write_text(RASPI_SOURCES)
+    (target / "usr/lib/userconf-pi").mkdir(parents=True)
+    service = target / "usr/lib/userconf-pi/userconf-service"
+    service.write_text(USERCONF_SERVICE)
+    service.chmod(0o755)
+    (target / "usr/lib/systemd/system").mkdir(parents=True, exist_ok=True)
+    (target / "usr/lib/systemd/system/userconfig.service").write_text(USERCONFIG_UNIT)
+    wants = target / "etc/systemd/system/multi-user.target.wants"
+    wants.mkdir(parents=True, exist_ok=True)
+    (wants / "userconfig.service").symlink_to("/usr/lib/systemd/system/userconfig.service")
+    with (target / "etc/passwd").open("a") as f:
+        f.write("pi:x:1000:1000:,,,:/home/pi:/bin/bash\n")
+    with (target / "etc/group").open("a") as f:
+        f.write("pi:x:1000:\n")
+    with (target / "etc/shadow").open("a") as f:
+        f.write("pi:*:20000:0:99999:7:::\n")
+    (target / "home/pi").mkdir(parents=True)
+    os.chown(target / "home/pi", 1000, 1000)
 
 
 def _disk_image(root: Path, out: Path, with_linux: bool = True) -> None:
@@ -149,6 +180,111 @@ def _disk_image(root: Path, out: Path, with_linux: bool = True) -> None:
     shutil.rmtree(work)
 
 
+class _Signer:
+    """Fresh signing keys in a GnuPG home of their own (its agent stopped at the end):
+    ``signer`` is the one the tests pin, ``other`` one they do not; ``archive`` signs an apt
+    archive, ``archive-sha1`` another, its user ID bound by a SHA-1 self-signature only (as
+    the Raspberry Pi archive's older keyrings were)."""
+
+    def __init__(self, home: str) -> None:
+        self.env = dict(os.environ, GNUPGHOME=home)
+        self.gpg = ("gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", "")
+        for who in ("signer", "other", "archive"):
+            uid = f"armroot test {who} <{who}@armroot.invalid>"
+            _sh(*self.gpg, "--quick-gen-key", uid, "ed25519", "sign", "never", env=self.env)
+        uid = "armroot test archive-sha1 <archive-sha1@armroot.invalid>"
+        _sh(*self.gpg, "--cert-digest-algo", "SHA1", "--quick-gen-key", uid, "rsa2048", "sign",
+            "never", env=self.env)  # fmt: skip
+
+    def public(self, who: str = "signer", armor: bool = True) -> bytes:
+        return subprocess.run(
+            [*self.gpg, "--export", *(("--armor",) if armor else ()), f"{who}@armroot.invalid"],
+            env=self.env,
+            check=True,
+            capture_output=True,
+        ).stdout
+
+    def sign(self, who: str, path: Path, out: Path) -> None:
+        _sh(*self.gpg, "-u", f"{who}@armroot.invalid", "-o", str(out), "--detach-sign",
+            str(path), env=self.env)  # fmt: skip
+
+    def clearsign(self, who: str, path: Path, out: Path) -> None:
+        _sh(*self.gpg, "-u", f"{who}@armroot.invalid", "--digest-algo", "SHA512", "-o", str(out),
+            "--clearsign", str(path), env=self.env)  # fmt: skip
+
+
+def _apt_archive(top: Path, signer: _Signer, who: str, work: Path) -> None:
+    """A one-package apt archive (suite trixie, main, armhf and all) under ``top``, its
+    InRelease signed by ``who``."""
+    pkg = work / f"deb-{who}"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN/control").write_text(
+        "Package: armroot-rpi-probe\nVersion: 1.0\nArchitecture: all\n"
+        "Maintainer: armroot tests <tests@armroot.invalid>\n"
+        "Description: a package from the tests' own archive\n"
+    )
+    (pkg / "usr/share/armroot-rpi-probe").mkdir(parents=True)
+    (pkg / "usr/share/armroot-rpi-probe/hello").write_text(f"rpi-probe-{who}\n")
+    deb = top / "pool/main/armroot-rpi-probe_1.0_all.deb"
+    deb.parent.mkdir(parents=True)
+    _sh("dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(pkg), str(deb),
+        stdout=subprocess.DEVNULL)  # fmt: skip
+    control = (pkg / "DEBIAN/control").read_text()
+    stanza = (
+        f"{control}Filename: pool/main/{deb.name}\nSize: {deb.stat().st_size}\n"
+        f"SHA256: {_digest(deb, 'sha256')}\n"
+    )
+    dists = top / "dists/trixie"
+    packages = dists / "main/binary-armhf/Packages"
+    packages.parent.mkdir(parents=True)
+    packages.write_text(stanza)
+    rel = packages.relative_to(dists)
+    (dists / "Release").write_text(
+        "Origin: armroot tests\nSuite: trixie\nCodename: trixie\n"
+        "Date: Tue, 01 Dec 2026 00:00:00 UTC\nArchitectures: armhf\nComponents: main\n"
+        f"SHA256:\n {_digest(packages, 'sha256')} {packages.stat().st_size} {rel}\n"
+    )
+    signer.clearsign(who, dists / "Release", dists / "InRelease")
+    shutil.rmtree(pkg)
+
+
+# Raspberry Pi OS trixie's apt sources, as pi-gen writes them (stage0/00-configure-apt): the
+# Raspberry Pi archive in deb822 form; the address is the tests' own archive, set per test.
+RASPI_SOURCES = """Types: deb
+URIs: http://127.0.0.1:9/debian/
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/raspberrypi-archive-keyring.pgp
+"""
+# userconf-pi as pi-gen's rename-user arms it: on the first boot userconfig.service renames
+# the uid-1000 user as /boot/firmware/userconf.txt says (here: a stand-in that records it).
+USERCONF_SERVICE = """#!/bin/sh
+echo ran > /var/lib/armroot-userconf-ran
+"""
+USERCONFIG_UNIT = """[Unit]
+Description=User configuration dialog
+After=systemd-user-sessions.service plymouth-quit-wait.service
+Before=getty@tty1.service
+
+[Service]
+Type=oneshot
+ExecStart=/usr/lib/userconf-pi/userconf-service
+TTYPath=/dev/tty8
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+@contextmanager
+def _signer() -> Iterator[_Signer]:
+    with tempfile.TemporaryDirectory(prefix="armroot-fixture-gpg-") as home:
+        try:
+            yield _Signer(home)
+        finally:
+            _sh("gpgconf", "--kill", "all", env=dict(os.environ, GNUPGHOME=home))
+
+
 def _digest(path: Path, algorithm: str) -> str:
     h = hashlib.new(algorithm)
     with path.open("rb") as f:
@@ -160,10 +296,16 @@ def _digest(path: Path, algorithm: str) -> str:
 def build(armhf_tarball: Path, cache: Path) -> ImageFixtures:
     key = hashlib.sha256(f"{armhf_tarball.name}:{FIXTURE_VERSION}".encode()).hexdigest()[:12]
     folder = cache / f"images-{key}"
+    image_sha256 = folder / "image.sha256"
     fixtures = ImageFixtures(
         folder,
         folder / "ArchLinuxARM-rpi-armv7-latest.tar.gz",
+        folder / "signer.asc",
+        folder / "wrong.sig",
         folder / "raspios-style.img.xz",
+        image_sha256.read_text().strip() if image_sha256.is_file() else "",
+        folder / "archive",
+        folder / "archive-sha1",
         folder / "raspios-style.zip",
         folder / "no-linux.img",
         folder / "truncated.img",
@@ -172,27 +314,31 @@ def build(armhf_tarball: Path, cache: Path) -> ImageFixtures:
     with open(cache / ".lock-images", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if folder.is_dir():
-            return fixtures
+            return fixtures._replace(image_sha256=image_sha256.read_text().strip())
         partial = cache / f"images-{key}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
         root = partial / "root"
         _prepare_root(armhf_tarball, root)
         tarball = partial / fixtures.tarball.name
-        _sh(
-            *TAR,
-            "-C",
-            str(root),
-            "--use-compress-program=gzip -1",
-            "-cpf",
-            str(tarball),
-            ".",
-        )
-        (partial / (tarball.name + ".md5")).write_text(
-            f"{_digest(tarball, 'md5')}  {tarball.name}\n"
-        )
+        keyrings = root / "usr/share/pacman/keyrings"
+        keyrings.mkdir(parents=True)
+        with _signer() as signer:
+            public = signer.public()
+            (partial / fixtures.signer.name).write_bytes(public)
+            (keyrings / "archlinuxarm.gpg").write_bytes(public)
+            _apt_archive(partial / "archive", signer, "archive", partial)
+            _apt_archive(partial / "archive-sha1", signer, "archive-sha1", partial)
+            (partial / "archive-sha1.gpg").write_bytes(signer.public("archive-sha1", armor=False))
+            (root / "usr/share/keyrings/raspberrypi-archive-keyring.pgp").write_bytes(
+                signer.public("archive", armor=False)
+            )
+            _sh(*TAR, "-C", str(root), "--use-compress-program=gzip -1", "-cpf", str(tarball), ".")
+            signer.sign("signer", tarball, tarball.with_name(tarball.name + ".sig"))
+            signer.sign("other", tarball, partial / fixtures.wrong_sig.name)
         image = partial / "raspios-style.img"
         _disk_image(root, image)
+        (partial / image_sha256.name).write_text(_digest(image, "sha256") + "\n")
         _sh("xz", "-0", "-T2", "-k", str(image))
         xz = partial / fixtures.image_xz.name
         (partial / (xz.name + ".sha256")).write_text(f"{_digest(xz, 'sha256')}  {xz.name}\n")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,23 +32,13 @@ def server(fixtures: ImageFixtures) -> Iterator[LocalServer]:
 
 @pytest.fixture
 def cat_env(tmp_path: Path, server: LocalServer, fixtures: ImageFixtures) -> dict[str, str]:
-    """A catalogue whose Arch Linux ARM entry points at the local server; its own cache."""
-    name = fixtures.tarball.name
-    entries = [
-        {
-            "id": "archlinuxarm:rpi-armv7",
-            "title": "ALARM (local fixture)",
-            "kind": "tarball",
-            "arch": "armhf",
-            "boards": ["pi2", "pi3", "pi4"],
-            "url": f"{server.url}/{name}",
-            "verify": "md5-file",
-            "checksum": f"{server.url}/{name}.md5",
-        }
-    ]
-    catalogue = tmp_path / "catalogue.json"
-    catalogue.write_text(json.dumps(entries))
-    return {"ARMROOT_CATALOGUE": str(catalogue), "ARMROOT_CACHE": str(tmp_path / "cache")}
+    """Arch Linux ARM's tarballs from the local server, signed by the fixtures' key, which
+    stands in for the pinned build key; a cache of its own."""
+    return {
+        "ARMROOT_ARCHLINUXARM_MIRROR": server.url,
+        "ARMROOT_KEY_ARCHLINUXARM": str(fixtures.signer),
+        "ARMROOT_CACHE": str(tmp_path / "cache"),
+    }
 
 
 def _gets(server: LocalServer, name: str) -> list[str | None]:
@@ -68,6 +60,7 @@ def test_catalogue_tarball_downloads_once_and_runs(
     first = armroot("create", "alarm", "--from", "archlinuxarm:rpi-armv7", home=home, env=cat_env)
     assert first.returncode == 0, first.stderr
     assert len(_gets(server, fixtures.tarball.name)) == 1
+    assert "archlinuxarm.gpg in the root holds the same key" in first.stderr
     proc = armroot("run", "alarm", "--", "uname", "-m", home=home, env=cat_env)
     assert proc.stdout.strip() == "armv7l"
     info = json.loads(armroot("info", "alarm", "--json", home=home, env=cat_env).stdout)
@@ -75,6 +68,7 @@ def test_catalogue_tarball_downloads_once_and_runs(
     second = armroot("create", "alarm2", "--from", "archlinuxarm:rpi-armv7", home=home, env=cat_env)
     assert second.returncode == 0, second.stderr
     assert len(_gets(server, fixtures.tarball.name)) == 1  # nothing downloaded again
+    assert len(_gets(server, fixtures.tarball.name + ".sig")) == 1  # the kept signature vouched
     listing = json.loads(armroot("cache", "list", "--json", home=home, env=cat_env).stdout)
     assert [d["name"] for d in listing["downloads"]] == [fixtures.tarball.name]
     assert armroot("cache", "clean", home=home, env=cat_env).returncode == 0
@@ -220,3 +214,64 @@ def test_export_makes_a_tarball_armroot_can_import(
     again = armroot("create", "copy", "--from", str(out), home=home)
     assert again.returncode == 0, again.stderr
     assert armroot("run", "copy", "--", "uname", "-m", home=home).stdout.strip() == "armv7l"
+
+
+RENAME_STATE = (
+    "getent passwd 1000 | cut -d: -f1; "
+    "test -e /var/lib/armroot-userconf-ran && echo renamed || echo not-renamed; "
+    "test -L /etc/systemd/system/multi-user.target.wants/userconfig.service && echo armed"
+)
+
+
+def test_a_raspios_trixie_style_image_keeps_its_first_boot_and_installs_over_deb822(
+    home: Path, fixtures: ImageFixtures
+) -> None:
+    """The image as Raspberry Pi OS trixie ships: apt sources in deb822 form (sources.list
+    empty), the first-boot rename armed (userconfig.service enabled, a uid-1000 user), the
+    libarmmem preload. Sessions leave the rename to the Pi's first boot; `armroot install`
+    works against the (tests' own) archive the .sources names; an archive key bound only by
+    SHA-1, which apt 3 refuses, is one line naming that."""
+    before = HostState.now()
+    created = armroot("create", "rpi", "--from", str(fixtures.image_xz), home=home)
+    assert created.returncode == 0, created.stderr
+    rootfs = home / "envs/rpi/rootfs"
+    preload = (rootfs / "etc/ld.so.preload").read_bytes()
+    with serve(fixtures.folder) as server:
+        point = f"sed -i 's#http://127.0.0.1:9/debian/#{server.url}/archive/#' $0"
+        sources = "/etc/apt/sources.list.d/raspi.sources"
+        assert armroot("run", "rpi", "--", "sh", "-c", point, sources, home=home).returncode == 0
+        shell = subprocess.run(
+            [sys.executable, "-m", "armroot", "shell", "rpi"],
+            input="id -un 1000; exit\n",
+            capture_output=True,
+            text=True,
+            env={**os.environ, "ARMROOT_HOME": str(home)},
+            timeout=300,
+        )
+        assert shell.returncode == 0 and shell.stdout.split() == ["pi"], shell.stderr
+        login = armroot("run", "rpi", "--", "sh", "-lc", RENAME_STATE, home=home)
+        assert login.stdout.split() == ["pi", "not-renamed", "armed"], login.stderr
+        installed = armroot("install", "rpi", "armroot-rpi-probe", home=home, timeout=900)
+        assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+        hello = armroot("run", "rpi", "--", "cat", "/usr/share/armroot-rpi-probe/hello", home=home)
+        assert hello.stdout.strip() == "rpi-probe-archive"
+        assert any(p.endswith("/archive/dists/trixie/InRelease") for p, _ in server.requests)
+        # the archive re-signed by a key bound by SHA-1 only (as before 2025-06)
+        swap = (
+            "cp /srv/archive-sha1.gpg /usr/share/keyrings/raspberrypi-archive-keyring.pgp && "
+            f"sed -i 's#/archive/#/archive-sha1/#' {sources}"
+        )
+        bind = f"{fixtures.folder}:/srv"
+        swapped = armroot("run", "rpi", "--bind", bind, "--", "sh", "-c", swap, home=home)
+        assert swapped.returncode == 0, swapped.stderr
+        refused = armroot("install", "rpi", "armroot-rpi-probe", home=home, timeout=900)
+        assert refused.returncode != 0
+        lines = error_lines(refused.stderr)
+        assert len(lines) == 1 and "is bound only by SHA-1 signatures" in lines[0], refused.stderr
+        assert "which apt 3 refuses since 2026-02-01" in lines[0]
+        assert "/usr/share/keyrings/raspberrypi-archive-keyring.pgp" in lines[0]
+    after = armroot("run", "rpi", "--", "sh", "-c", RENAME_STATE, home=home)
+    assert after.stdout.split() == ["pi", "not-renamed", "armed"]
+    assert (rootfs / "etc/ld.so.preload").read_bytes() == preload
+    assert armroot("rm", "rpi", home=home).returncode == 0
+    assert HostState.now() == before

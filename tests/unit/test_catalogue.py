@@ -10,40 +10,37 @@ import pytest
 
 from armroot.commands.create import CreateOptions, create
 from armroot.errors import SourceError, UsageError
+from armroot.host import openpgp
 from armroot.images import catalogue, download, partitions
 from armroot.rootfs import boards
 from armroot.rootfs.arch import ARM64, ARMHF, CpuLevel
 from armroot.store.envs import Store
 
 
-def test_every_entry_has_a_verification_and_a_well_formed_url() -> None:
-    assert catalogue.BUILTIN
-    for entry in catalogue.BUILTIN:
-        assert entry.verify in catalogue.VERIFICATIONS, entry.id
-        url = urlparse(entry.url)
-        assert url.scheme in ("http", "https") and url.netloc and url.path, entry.id
-        if entry.verify == catalogue.SHA256:
-            assert len(entry.checksum) == 64 and int(entry.checksum, 16) >= 0
-        elif entry.verify in (catalogue.SHA256_FILE, catalogue.MD5_FILE):
-            sidecar = urlparse(entry.checksum)
-            assert sidecar.scheme in ("http", "https") and entry.checksum.startswith(entry.url)
-        else:
-            assert entry.kind == catalogue.DEBIAN and entry.suite
-        assert entry.boards and set(entry.boards) <= set(boards.ALL_NAMES), entry.id
-        assert entry.describe_verification()
-
-
-def test_the_catalogue_names_what_the_issue_asks_for() -> None:
-    ids = {e.id for e in catalogue.BUILTIN}
-    assert {
+def test_every_flavour_is_well_formed_and_the_default_addresses_are_the_publishers() -> None:
+    assert {f.id for f in catalogue.FLAVOURS} >= {
         "archlinuxarm:rpi-armv7",
         "archlinuxarm:rpi-aarch64",
         "raspios:lite-armhf",
         "raspios:lite-arm64",
         "alpine:armhf",
+        "alpine:armv7",
         "alpine:aarch64",
-        "debian:trixie-arm64",
-    } <= ids
+    }
+    for flavour in catalogue.FLAVOURS:
+        assert flavour.family in catalogue.FAMILIES
+        assert flavour.boards and set(flavour.boards) <= set(boards.ALL_NAMES), flavour.id
+    for family in catalogue.FAMILIES:
+        assert urlparse(catalogue.DEFAULTS[family]).scheme == "https", family
+    for entry in catalogue.DEBIAN_ENTRIES:
+        assert entry.verify == catalogue.MMDEBSTRAP and entry.suite and entry.boards
+    assert "debian:trixie-arm64" in catalogue.all_ids()
+
+
+def test_the_pinned_arch_linux_arm_key_is_the_build_key() -> None:
+    keys, fingerprints = catalogue.pinned_key("archlinuxarm")
+    assert fingerprints == catalogue.PINNED["archlinuxarm"].fingerprints
+    assert set(fingerprints) <= set(openpgp.fingerprints(keys))
 
 
 def test_extra_catalogue_file_adds_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -67,7 +64,23 @@ def test_extra_catalogue_file_adds_entries(tmp_path: Path, monkeypatch: pytest.M
     assert catalogue.lookup("mine:pi").boards == boards.ALL_NAMES
     monkeypatch.setenv("ARMROOT_CATALOGUE", str(tmp_path / "missing.json"))
     with pytest.raises(UsageError, match="ARMROOT_CATALOGUE"):
-        catalogue.entries()
+        catalogue.lookup("mine:pi")
+
+
+def test_md5_alone_and_a_signature_without_a_key_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = {"id": "mine:pi", "title": "t", "kind": "tarball", "arch": "armhf"}
+    extra = tmp_path / "extra.json"
+    monkeypatch.setenv("ARMROOT_CATALOGUE", str(extra))
+    extra.write_text(json.dumps([entry | {"url": "http://127.0.0.1/x.tgz", "verify": "md5-file"}]))
+    with pytest.raises(UsageError) as md5:
+        catalogue.lookup("mine:pi")
+    assert "'md5-file', which armroot does not accept" in str(md5.value)
+    assert "md5 alone proves nothing" in md5.value.hint
+    extra.write_text(json.dumps([entry | {"url": "http://127.0.0.1/x.tgz", "verify": "openpgp"}]))
+    with pytest.raises(UsageError, match="needs the signer's key"):
+        catalogue.lookup("mine:pi")
 
 
 def test_checksum_files_in_the_usual_shapes() -> None:
@@ -75,9 +88,8 @@ def test_checksum_files_in_the_usual_shapes() -> None:
     assert download.parse_checksum_file(f"{sha}  pi.img.xz\n", "pi.img.xz", "sha256") == sha
     assert download.parse_checksum_file(f"{sha} *dir/pi.img.xz\n", "pi.img.xz", "sha256") == sha
     assert download.parse_checksum_file(sha, "pi.img.xz", "sha256") == sha
-    md5 = "b" * 32
-    text = f"{'c' * 32}  other.tar.gz\n{md5}  ArchLinuxARM.tar.gz\n"
-    assert download.parse_checksum_file(text, "ArchLinuxARM.tar.gz", "md5") == md5
+    text = f"{'c' * 64}  other.tar.gz\n{sha}  ArchLinuxARM.tar.gz\n"
+    assert download.parse_checksum_file(text, "ArchLinuxARM.tar.gz", "sha256") == sha
 
 
 def test_boards_map_to_architectures() -> None:
@@ -156,7 +168,10 @@ def test_gpt_partitions_are_found_and_chosen() -> None:
     assert boot is not None and boot.label.startswith("EFI system")
 
 
-def test_arch_linux_arm_says_why_armv6_boards_cannot_have_it(tmp_path: Path) -> None:
+def test_arch_linux_arm_says_why_armv6_boards_cannot_have_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARMROOT_CACHE", str(tmp_path / "cache"))
     for image in ("archlinuxarm:rpi-armv7", "archlinuxarm:rpi-aarch64"):
         with pytest.raises(UsageError) as refused:
             create(CreateOptions("x", image, board="pi-zero"), Store(tmp_path / "store"))

@@ -130,7 +130,10 @@ def reset(args: Args, command: Command) -> int:
 def images(args: Args, command: Command) -> int:
     from armroot.commands import images as images_cmd
 
-    render.images(images_cmd.list_images(), args.json)
+    found = images_cmd.list_images(refresh=args.refresh)
+    render.images(found.entries, args.json)
+    for problem in found.problems:
+        log.warn(problem)
     return 0
 
 

@@ -89,11 +89,14 @@ def images(entries: Sequence[Entry], as_json: bool) -> None:
     if as_json:
         print_json([e._asdict() | {"verification": e.describe_verification()} for e in entries])
         return
+    width = max([26, *(len(e.id) + 1 for e in entries)])
     for e in entries:
         size = human_size(e.size) if e.size else "-"
-        print(f"{e.id:<26} {e.arch:<6} {size:>10}  {e.title}")
-        print(f"{'':<26} boards: {', '.join(e.boards)}")
-        print(f"{'':<26} verified by: {e.describe_verification()}")
+        print(f"{e.id:<{width}} {e.arch:<6} {size:>10}  {e.title}")
+        if e.released:
+            print(f"{'':<{width}} released: {e.released}")
+        print(f"{'':<{width}} boards: {', '.join(e.boards)}")
+        print(f"{'':<{width}} verified by: {e.describe_verification()}")
 
 
 def cache(

@@ -94,8 +94,16 @@ CREATE = (
     Arg(("--include",), {"type": _csv, "default": (), "help": "extra packages, comma-separated"}),
     _flag("--minimal", "no build tools (only what --include names)"),
     Arg(("--mirror",), {"help": "Debian mirror URL"}),
-    _flag("--refresh", "bootstrap Debian anew even if a cached bootstrap is current"),
-    _flag("--offline", "restore the newest cached Debian bootstrap without asking the archive"),
+    _flag(
+        "--refresh",
+        "bootstrap Debian anew even if a cached bootstrap is current; fetch the "
+        "distributions' indexes and signatures anew",
+    ),
+    _flag(
+        "--offline",
+        "restore the newest cached Debian bootstrap without asking the archive; use the "
+        "kept indexes and signatures, fetching none",
+    ),
     _flag("--no-cache", "bootstrap Debian without using or keeping a cached bootstrap"),
 )
 
@@ -179,7 +187,12 @@ VERBS: tuple[Verb, ...] = (
         "reset",
         userns=True,
     ),
-    Verb("images", "list the image catalogue", (JSON,), "images"),
+    Verb(
+        "images",
+        "list the image catalogue (the distributions' current releases)",
+        (JSON, _flag("--refresh", "fetch the distributions' indexes anew")),
+        "images",
+    ),
     Verb(
         "cache",
         "list or clean downloads and cached bootstraps",

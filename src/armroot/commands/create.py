@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import datetime
+import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
 from armroot import __version__, log
 from armroot.errors import ArmrootError, SourceError, UsageError
-from armroot.host import privileges, programs, qemu
-from armroot.images import bootstraps, debian, diskimage, download, tarball
+from armroot.host import openpgp, privileges, programs, qemu
+from armroot.images import bootstraps, catalogue, debian, diskimage, download, indexes, tarball
 from armroot.images import source as sourcemod
-from armroot.images.catalogue import MD5_FILE, SHA256, SHA256_FILE
+from armroot.images.catalogue import OPENPGP, SHA256, SHA256_FILE
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.rootfs.arch import Arch, CpuLevel, Emulation
 from armroot.rootfs.boards import Board
 from armroot.rootfs.info import RootInfo, inspect
+from armroot.rootfs.paths import resolve_in_root
 from armroot.store.envs import Env, EnvMeta, Store
 from armroot.store.names import check_name
 from armroot.store.tree import dir_size, safe_remove
@@ -39,6 +41,8 @@ class CreateOptions(NamedTuple):
 # and keep it; refresh: bootstrap anew (and keep it); offline: the newest cached one, without
 # asking the archive; off: bootstrap and keep nothing.
 CACHE_POLICIES = ("auto", "refresh", "offline", "off")
+# the same words for the publishers' indexes (images/indexes.py): off keeps them as auto does
+INDEX_POLICY = {"auto": "auto", "refresh": "refresh", "offline": "offline", "off": "auto"}
 
 
 def default_source(board: Board | None) -> str:
@@ -60,11 +64,10 @@ def expected_checksum(src: sourcemod.RemoteSource, options: CreateOptions) -> do
     if src.verify == SHA256:
         return download.Expected("sha256", src.checksum, f"pinned in the catalogue for {src.label}")
     name = download.filename(src.url)
-    if src.verify in (SHA256_FILE, MD5_FILE):
-        algorithm = "sha256" if src.verify == SHA256_FILE else "md5"
+    if src.verify == SHA256_FILE:
         text = download.fetch_text(src.checksum)
         return download.Expected(
-            algorithm, download.parse_checksum_file(text, name, algorithm), src.checksum
+            "sha256", download.parse_checksum_file(text, name, "sha256"), src.checksum
         )
     if options.no_verify:
         return download.Expected("sha256", "", "nothing (--no-verify)", unverified=True)
@@ -81,6 +84,8 @@ def expected_checksum(src: sourcemod.RemoteSource, options: CreateOptions) -> do
 
 def _fetch(src: sourcemod.RemoteSource, options: CreateOptions) -> tuple[Path, str]:
     """The verified local copy of ``src``: from the cache when it was verified before."""
+    if src.verify == OPENPGP and not options.sha256:
+        return _fetch_signed(src, INDEX_POLICY[options.cache])
     with log.step(f"Fetching {src.describe()}"):
         pinned = options.sha256 or (src.checksum if src.verify == SHA256 else None)
         hit = download.cached(src.url, pinned.lower() if pinned else None)
@@ -88,6 +93,73 @@ def _fetch(src: sourcemod.RemoteSource, options: CreateOptions) -> tuple[Path, s
             log.info(f"    using the cached copy (sha256 {hit.sha256[:12]}…)")
         else:
             hit = download.download(src.url, expected_checksum(src, options))
+    return hit.path, hit.sha256
+
+
+def _fetch_signed(src: sourcemod.RemoteSource, policy: str) -> tuple[Path, str]:
+    """A download its detached signature vouches for: the cached copy if the signature
+    (kept for a day like an index, else fetched anew) verifies it, else a new download that
+    must verify before it is kept. A "latest" file changes under one URL: its signature
+    says which."""
+    programs.require_program("gpgv")  # before anything is downloaded
+    keys, fingerprints = catalogue.pinned_key(src.key)
+    override = catalogue.key_override(src.key)
+    if override:
+        log.warn(f"{src.describe()} is checked against the key in {override}, not armroot's")
+    name = download.filename(src.url)
+
+    def verify(path: Path, signature: indexes.Index) -> openpgp.Verified:
+        with tempfile.NamedTemporaryFile(prefix="armroot-", suffix=".sig") as sig:
+            sig.write(signature.body)
+            sig.flush()
+            return openpgp.verify_detached(keys, Path(sig.name), path, fingerprints, name)
+
+    def say(done: openpgp.Verified) -> None:
+        log.info(f"    signed {done.created:%Y-%m-%d} by key {done.fingerprint}")
+
+    def cached_if_signed(signature: indexes.Index) -> download.Cached | None:
+        if hit is None:
+            return None
+        try:
+            say(verify(hit.path, signature))
+        except SourceError:
+            return None  # a newer release since, or a damaged copy
+        log.info(f"    using the cached copy (sha256 {hit.sha256[:12]}…)")
+        return hit
+
+    with log.step(f"Fetching {src.describe()}"):
+        hit = download.cached(src.url)
+        what = f"the signature of {src.describe()}"
+        # like an index: the signature fetched within a day serves (auto), or a new one
+        started = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        signature = indexes.load(src.checksum, what, policy)
+        found = cached_if_signed(signature)
+        kept = signature.fetched < started
+        if found is None and hit is not None and kept and policy != "offline":
+            signature = indexes.load(src.checksum, what, "refresh")  # a newer one signs it?
+            found = cached_if_signed(signature)
+        if found is not None:
+            return found.path, found.sha256
+        if hit is not None:
+            log.info("    the cached copy is not the release now signed: downloading it")
+        if policy == "offline":
+            raise SourceError(
+                f"no cached copy of {src.describe()} matches its kept signature",
+                "drop --offline to download it",
+            )
+        said: list[openpgp.Verified] = []
+
+        def check(path: Path) -> None:
+            try:
+                said.append(verify(path, signature))
+            except SourceError:
+                indexes.drop(src.checksum)  # a signature that failed is not kept either
+                raise
+
+        hit = download.download(
+            src.url, download.Expected("sha256", "", f"its signature {src.checksum}", check=check)
+        )
+        say(said[0])
     return hit.path, hit.sha256
 
 
@@ -105,7 +177,9 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
     store = store or Store()
     check_name(options.name)
     board = boards.by_name(options.board) if options.board else None
-    src = sourcemod.parse(options.source or default_source(board))
+    if options.cache not in CACHE_POLICIES:
+        raise UsageError(f"unknown bootstrap cache policy {options.cache!r}", "see --help")
+    src = sourcemod.parse(options.source or default_source(board), INDEX_POLICY[options.cache])
     wanted = archmod.by_name(options.arch) if options.arch else None
     if isinstance(src, sourcemod.DebianSource | sourcemod.RemoteSource) and src.arch:
         listed = archmod.by_name(src.arch)
@@ -123,8 +197,6 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
                 f"{src.describe()} does not run on {board.name}" + (f": {why}" if why else ""),
                 f"it supports {', '.join(supported)}",
             )
-    if options.cache not in CACHE_POLICIES:
-        raise UsageError(f"unknown bootstrap cache policy {options.cache!r}", "see --help")
     plan = None
     if isinstance(src, sourcemod.DebianSource):
         arch = wanted or archmod.ARM64
@@ -135,18 +207,18 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
         include = tuple(dict.fromkeys(base + options.include))
         mirror = options.mirror or sourcemod.DEFAULT_MIRROR
         plan = debian.DebianBootstrap(src.suite, arch, mirror, include)
+    store.require_absent(options.name)  # before any download or bootstrap
     local: Path | None = None
     sha256 = ""
     if isinstance(src, sourcemod.RemoteSource):
         local, sha256 = _fetch(src, options)
     elif isinstance(src, sourcemod.FileSource):
         local = src.path
-    store.require_absent(options.name)  # before any download or bootstrap
     with store.staging(options.name) as staging:
         rootfs = staging / "rootfs"
         work = staging / "work"
         work.mkdir()
-        exported = _fill_root(src, plan, local, rootfs, work, options.cache)
+        exported = _fill_root(src, plan, local, rootfs, work, options.cache, sha256)
         safe_remove(work)
         info = inspect(rootfs, src.describe())
         _check_arch(info, wanted, src.describe())
@@ -185,6 +257,7 @@ def _fill_root(
     rootfs: Path,
     work: Path,
     cache: str,
+    sha256: str,
 ) -> EnvMeta | None:
     """Bootstrap, restore, extract or copy the root into ``rootfs`` (``work`` is scratch
     space); the metadata of an env `armroot export` packed, if the tarball carries it."""
@@ -195,13 +268,19 @@ def _fill_root(
     rootfs.mkdir(mode=0o755)
     if src.kind == sourcemod.DISK_IMAGE:
         with log.step(f"Reading disk image {local.name}"):
-            diskimage.extract(
-                diskimage.prepare(local, work), rootfs, work, devices=privileges.is_host_root()
-            )
+            expected = src.extract_sha256 if isinstance(src, sourcemod.RemoteSource) else ""
+            try:
+                image = diskimage.prepare(local, work, expected)
+            except diskimage.ImageMismatch:
+                download.drop(sha256)  # verified by its .sha256, yet not the index's image
+                raise
+            diskimage.extract(image, rootfs, work, devices=privileges.is_host_root())
         return None
     with log.step(f"Extracting {local.name}"):
         report = tarball.extract(local, rootfs, devices=privileges.is_host_root())
         log.info(f"    {report.entries} entries, {report.bytes_written / 2**20:.0f} MiB")
+    if isinstance(src, sourcemod.RemoteSource) and src.verify == OPENPGP:
+        _same_key_inside(src, rootfs)
     if report.meta is None:
         return None
     try:
@@ -216,6 +295,28 @@ def _fill_root(
         f"    exported from '{exported.name}' ({exported.source}): its board and gcc target kept"
     )
     return exported
+
+
+def _same_key_inside(src: sourcemod.RemoteSource, rootfs: Path) -> None:
+    """The key that verified the image should be the one the distribution's own keyring
+    package holds in the root: say if it is not (a key change armroot has not caught up
+    with, or an image that is not what it claims)."""
+    pinned = catalogue.PINNED.get(src.key)
+    if pinned is None:
+        return
+    ring = resolve_in_root(rootfs, pinned.keyring)
+    if not ring.is_file():
+        log.warn(f"{src.describe()} has no {pinned.keyring}: its keyring package is missing")
+        return
+    keys, fingerprints = catalogue.pinned_key(src.key)
+    wanted = set(fingerprints or openpgp.fingerprints(keys))
+    if wanted & set(openpgp.fingerprints(ring.read_bytes())):
+        log.info(f"    {pinned.keyring} in the root holds the same key")
+    else:
+        log.warn(
+            f"{pinned.keyring} in the root does not hold the key that verified the image "
+            f"({', '.join(sorted(wanted))})"
+        )
 
 
 def _debian_root(plan: debian.DebianBootstrap, rootfs: Path, cache: str) -> None:
@@ -261,9 +362,7 @@ def _bootstrap(plan: debian.DebianBootstrap, rootfs: Path) -> None:
 
 
 def _images_for(board: Board) -> list[str]:
-    from armroot.images import catalogue
-
-    return [e.id for e in catalogue.entries() if board.name in e.boards][:4]
+    return catalogue.ids_for(board)[:4]
 
 
 def _check_arch(info: RootInfo, wanted: Arch | None, label: str) -> None:

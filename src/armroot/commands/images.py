@@ -7,15 +7,15 @@ from pathlib import Path
 
 from armroot import log
 from armroot.errors import UsageError
-from armroot.images import bootstraps, catalogue, download, pack
-from armroot.images.catalogue import Entry
+from armroot.images import bootstraps, catalogue, download, indexes, pack
 from armroot.store.envs import Store
 
 EXPORT_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.zst", ".tar.bz2")
 
 
-def list_images() -> tuple[Entry, ...]:
-    return catalogue.entries()
+def list_images(refresh: bool = False) -> catalogue.Catalogue:
+    """The catalogue; ``refresh`` fetches every publisher's index anew."""
+    return catalogue.catalogue("refresh" if refresh else "auto")
 
 
 def cache_list() -> tuple[list[download.CacheItem], list[Path], list[bootstraps.Entry]]:
@@ -24,8 +24,8 @@ def cache_list() -> tuple[list[download.CacheItem], list[Path], list[bootstraps.
 
 
 def cache_clean() -> int:
-    """Drop downloads and cached bootstraps; the bytes freed."""
-    return download.clean_cache() + bootstraps.clean()
+    """Drop downloads, cached bootstraps and kept indexes; the bytes freed."""
+    return download.clean_cache() + bootstraps.clean() + indexes.clean()
 
 
 def export(name: str, target: Path, store: Store | None = None) -> Path:

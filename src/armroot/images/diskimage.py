@@ -9,10 +9,10 @@ copied with mtools to where the image's own /etc/fstab mounts it.
 
 from __future__ import annotations
 
+import hashlib
 import lzma
 import os
 import shlex
-import shutil
 import zipfile
 import zlib
 from pathlib import Path
@@ -27,20 +27,39 @@ from armroot.rootfs.paths import resolve_in_root
 CHUNK = 1 << 20
 
 
-def prepare(source: Path, work: Path) -> Path:
-    """A plain .img for ``source``: itself, or decompressed/unzipped into ``work``."""
+class ImageMismatch(SourceError):
+    """The image is not the one the publisher's index names."""
+
+
+def prepare(source: Path, work: Path, extract_sha256: str = "") -> Path:
+    """A plain .img for ``source``: itself, or decompressed/unzipped into ``work``; given
+    ``extract_sha256`` (what the publisher's index says the image itself hashes to), an
+    image that does not have it is refused."""
     check_fuse()
+    digest = hashlib.sha256()
     if source.name.endswith(".img"):
-        return source
-    target = work / "disk.img"
-    if source.name.endswith(".xz"):
-        _unxz(source, target)
+        target = source
+        if extract_sha256:
+            with source.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    digest.update(chunk)
     else:
-        _unzip(source, target)
+        target = work / "disk.img"
+        if source.name.endswith(".xz"):
+            _unxz(source, target, digest)
+        else:
+            _unzip(source, target, digest)
+    if extract_sha256 and digest.hexdigest() != extract_sha256:
+        raise ImageMismatch(
+            f"the image inside {source.name} is not the one the publisher's index names "
+            f"(sha256 {digest.hexdigest()}, expected {extract_sha256})",
+            "nothing was made or kept; try again, and if it fails again the mirror serves an "
+            "altered image",
+        )
     return target
 
 
-def _unxz(source: Path, target: Path) -> None:
+def _unxz(source: Path, target: Path, digest: hashlib._Hash) -> None:
     total = source.stat().st_size
     try:
         with (
@@ -51,6 +70,7 @@ def _unxz(source: Path, target: Path) -> None:
         ):
             task = bar.add_task(f"decompressing {source.name}", total=total)
             while chunk := xz.read(CHUNK):
+                digest.update(chunk)
                 if chunk.count(0) == len(chunk):
                     out.seek(len(chunk), os.SEEK_CUR)  # keep zeros sparse
                 else:
@@ -63,7 +83,7 @@ def _unxz(source: Path, target: Path) -> None:
         ) from exc
 
 
-def _unzip(source: Path, target: Path) -> None:
+def _unzip(source: Path, target: Path, digest: hashlib._Hash) -> None:
     try:
         with zipfile.ZipFile(source) as archive:
             images = [i for i in archive.infolist() if i.filename.endswith(".img")]
@@ -74,7 +94,9 @@ def _unzip(source: Path, target: Path) -> None:
                     "give the .img (or a .zip with exactly one)",
                 )
             with archive.open(images[0]) as member, target.open("wb") as out:
-                shutil.copyfileobj(member, out, CHUNK)
+                while chunk := member.read(CHUNK):
+                    digest.update(chunk)
+                    out.write(chunk)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise SourceError(
             f"{source.name} is not a readable zip ({exc})", "download it again"

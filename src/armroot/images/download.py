@@ -19,7 +19,7 @@ import os
 import re
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple, cast
 
@@ -30,17 +30,19 @@ from armroot.store.tree import safe_remove
 
 CHUNK = 1 << 20
 TIMEOUT = 60
-_HEX = {"sha256": 64, "md5": 32}
+_HEX = {"sha256": 64}
 
 
 class Expected(NamedTuple):
-    """What a download must hash to. ``algorithm`` is sha256 or md5; ``value`` may be empty
-    only with ``unverified`` (an explicit user choice)."""
+    """What a download must hash to, or (``check``) the check the whole file must pass, such
+    as a signature's. ``value`` may be empty only with ``unverified`` (an explicit user
+    choice) or a ``check``."""
 
     algorithm: str
     value: str
     source: str  # where the value came from, for messages
     unverified: bool = False
+    check: Callable[[Path], None] | None = None  # raises an ArmrootError if the file fails
 
 
 class Cached(NamedTuple):
@@ -62,6 +64,8 @@ def _open(url: str, start: int = 0) -> http.client.HTTPResponse:
     try:
         return cast(http.client.HTTPResponse, urllib.request.urlopen(request, timeout=TIMEOUT))
     except urllib.error.HTTPError as exc:
+        if exc.code == 416 and start:
+            raise _RangeRefused(f"{url}: range not satisfiable") from exc
         raise SourceError(
             f"{url}: the server answered {exc.code} {exc.reason}",
             "check the URL, or pick an entry from `armroot images`",
@@ -74,13 +78,29 @@ def _open(url: str, start: int = 0) -> http.client.HTTPResponse:
         ) from exc
 
 
+def fetch_bytes(url: str, limit: int = 1 << 16) -> bytes:
+    """A small file, whole: one that is larger than ``limit`` is refused."""
+    try:
+        with _open(url) as response:
+            body = bytes(response.read(limit + 1))
+    except (OSError, http.client.HTTPException) as exc:
+        raise SourceError(
+            f"the download of {url} broke off ({exc})", "try again; check the network"
+        ) from exc
+    if len(body) > limit:
+        raise SourceError(
+            f"{url} is larger than {limit >> 10} KiB: not the small file expected",
+            "check the URL (or the index override in the environment)",
+        )
+    return body
+
+
 def fetch_text(url: str, limit: int = 1 << 16) -> str:
-    with _open(url) as response:
-        return bytes(response.read(limit)).decode("utf-8", "replace")
+    return fetch_bytes(url, limit).decode("utf-8", "replace")
 
 
 def parse_checksum_file(text: str, filename: str, algorithm: str) -> str:
-    """The hash for ``filename`` in a sha256sum/md5sum-style file (or a bare hash). Pure."""
+    """The hash for ``filename`` in a sha256sum-style file (or a bare hash). Pure."""
     length = _HEX[algorithm]
     candidates: list[str] = []
     for line in text.splitlines():
@@ -113,6 +133,14 @@ class _Index:
     def write(self, url: str, sha256: str) -> None:
         data = self.read()
         data[url] = sha256
+        self._save(data)
+
+    def forget(self, url: str) -> None:
+        data = self.read()
+        data.pop(url, None)
+        self._save(data)
+
+    def _save(self, data: dict[str, str]) -> None:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
         tmp.replace(self.path)
@@ -159,7 +187,13 @@ def download(url: str, expected: Expected) -> Cached:
         _transfer(url, partial)
         sha256, other = _hash(partial, expected.algorithm)
         actual = sha256 if expected.algorithm == "sha256" else other
-        if not expected.unverified and actual != expected.value:
+        if expected.check is not None:
+            try:
+                expected.check(partial)
+            except SourceError:  # the file failed (a host problem keeps it for next time)
+                partial.unlink()
+                raise
+        elif not expected.unverified and actual != expected.value:
             partial.unlink()
             raise SourceError(
                 f"{filename(url)} failed verification: expected {expected.algorithm} "
@@ -177,9 +211,21 @@ def download(url: str, expected: Expected) -> Cached:
     return Cached(target, sha256, url, downloaded=True)
 
 
+class _RangeRefused(SourceError):
+    """The server cannot resume from where the partial copy ends (416)."""
+
+
 def _transfer(url: str, partial: Path) -> None:
     start = partial.stat().st_size if partial.exists() else 0
-    response = _open(url, start)
+    try:
+        response = _open(url, start)
+    except _RangeRefused:
+        # the partial copy is whole already (killed while checked) or longer than the
+        # file is now (a "latest" file replaced): start over
+        log.info("    the server cannot resume this copy; starting over")
+        partial.unlink()
+        start = 0
+        response = _open(url, start)
     with response:
         status = getattr(response, "status", 200)
         if start and status != 206:
@@ -228,6 +274,21 @@ def _hash(path: Path, algorithm: str) -> tuple[str, str]:
                 other.update(chunk)
             bar.advance(task, len(chunk))
     return sha.hexdigest(), other.hexdigest() if other is not None else ""
+
+
+def drop(sha256: str) -> None:
+    """Forget a cached download (one found bad after all) and the URLs that led to it."""
+    if len(sha256) != 64:
+        raise ValueError(sha256)  # never the downloads folder itself
+    cache = cache_home()
+    with _cache_lock(cache):
+        folder = cache / "downloads" / sha256
+        if folder.is_dir():
+            safe_remove(folder)
+        index = _Index(cache / "downloads")
+        for url, digest in index.read().items():
+            if digest == sha256:
+                index.forget(url)
 
 
 class CacheItem(NamedTuple):

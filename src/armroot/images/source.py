@@ -47,6 +47,8 @@ class RemoteSource(NamedTuple):
     arch: str | None = None
     boards: tuple[str, ...] = ()
     unsupported: str = ""  # why other boards cannot use it (the catalogue's word)
+    key: str = ""  # openpgp: the signer's key (the catalogue's word)
+    extract_sha256: str = ""  # a disk image's own sha256 (the publisher's index's word)
 
     def describe(self) -> str:
         return self.label or self.url
@@ -70,8 +72,9 @@ def _suffix_hint() -> str:
     )
 
 
-def parse(text: str) -> Source:
-    """Turn the user's ``--from`` into a Source, or a UsageError that says what is accepted."""
+def parse(text: str, policy: str = "auto") -> Source:
+    """Turn the user's ``--from`` into a Source, or a UsageError that says what is accepted.
+    A catalogue id reads its publisher's index by ``policy`` (images/indexes.py)."""
     if text.startswith("debian:") and text.removeprefix("debian:") in DEBIAN_SUITES:
         return DebianSource(text.removeprefix("debian:"))
     if text.startswith(("http://", "https://")):
@@ -87,7 +90,7 @@ def parse(text: str) -> Source:
             "use http(s)://, a catalogue id from `armroot images`, debian:SUITE or a file path",
         )
     if sep and "/" not in text and not Path(text).exists():
-        return _from_catalogue(text)
+        return _from_catalogue(text, policy)
     path = Path(text).expanduser()
     if not path.exists():
         raise UsageError(
@@ -109,10 +112,10 @@ def parse(text: str) -> Source:
     return FileSource(path.resolve(), kind)
 
 
-def _from_catalogue(text: str) -> Source:
+def _from_catalogue(text: str, policy: str) -> Source:
     from armroot.images import catalogue
 
-    entry = catalogue.lookup(text)
+    entry = catalogue.lookup(text, policy)
     if entry.kind == catalogue.DEBIAN:
         return DebianSource(entry.suite, entry.arch, entry.boards)
     return RemoteSource(
@@ -124,4 +127,6 @@ def _from_catalogue(text: str) -> Source:
         entry.arch,
         entry.boards,
         entry.unsupported,
+        entry.key,
+        entry.extract_sha256,
     )

@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from armroot import log
-from armroot.errors import ArmrootError
-from armroot.host import programs
+from armroot.errors import ArmrootError, SourceError
+from armroot.host import openpgp, programs
 from armroot.rootfs.paths import resolve_in_root
 from armroot.store.tree import safe_remove
 from armroot.twins.deb822 import Package, index, release_sha256
@@ -39,26 +39,6 @@ TRUSTED = ("/etc/apt/trusted.gpg", "/etc/apt/trusted.gpg.d")
 TIMEOUT = 60.0
 KEY_SUFFIXES = (".gpg", ".pgp", ".asc")
 MD5SUMS = ".armroot-md5sums"  # in a tree: the package's own md5sums
-
-
-def dearmor(text: str) -> bytes:
-    """An ASCII-armored OpenPGP key as the binary packets gpgv reads (what apt does with a
-    .asc key before it calls gpgv)."""
-    import base64
-
-    body: list[str] = []
-    inside = headers = False
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("-----BEGIN PGP PUBLIC KEY BLOCK"):
-            inside = headers = True
-        elif line.startswith("-----END PGP PUBLIC KEY BLOCK"):
-            inside = False
-        elif inside and headers:
-            headers = line != ""  # headers end at the first empty line
-        elif inside and not line.startswith("="):  # "=XXXX" is the checksum line
-            body.append(line)
-    return base64.b64decode("".join(body))
 
 
 class TwinUnavailable(ArmrootError):
@@ -134,12 +114,10 @@ def verified_release(root: Path, source: AptSource, cache: Path) -> str:
         _download(f"{source.uri}/dists/{source.suite}/InRelease", signed)
         plain = directory / "Release"
         trusted = directory / "trusted.gpg"  # the root's keys, binary, in one keyring
-        trusted.write_bytes(
-            b"".join(
-                dearmor(r.read_text(errors="replace")) if r.suffix == ".asc" else r.read_bytes()
-                for r in rings
-            )
-        )
+        try:
+            trusted.write_bytes(b"".join(openpgp.binary(r.read_bytes()) for r in rings))
+        except SourceError as exc:  # a damaged .asc in the root
+            raise TwinUnavailable(exc.message, exc.hint) from exc
         gpgv = programs.require_program("gpgv")
         argv = [gpgv, "--quiet", f"--keyring={trusted}"]
         done = programs.run([*argv, "--output", str(plain), str(signed)], check=False, capture=True)
