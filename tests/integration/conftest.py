@@ -198,16 +198,26 @@ VM_ARCHES = ("arm64", "armhf")
 
 def seed_all(scratch: Path) -> None:
     """Every cached root a cold cache lacks, made side by side before any test needs one:
-    the three bootstraps at once, then the two kernel installs (each is mostly one emulated
-    process, so two cores make them in about half the time one after the other). Nothing
-    else runs meanwhile; a warm cache returns at once."""
-    from concurrent.futures import ThreadPoolExecutor
+    the three bootstraps at once; each root made from one of them (the two kernel installs,
+    the Arch-like pacman root) starts as soon as its base is there (each is mostly one
+    emulated process, so two cores make them in about half the time one after the other).
+    Nothing else runs meanwhile; a warm cache returns at once."""
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    with ThreadPoolExecutor(len(ROOT_SPECS)) as pool:
-        made = pool.map(lambda arch: cached_root_tarball(arch, scratch / arch), ROOT_SPECS)
-        bases = dict(zip(ROOT_SPECS, made, strict=True))
-    with ThreadPoolExecutor(len(VM_ARCHES)) as pool:
-        list(pool.map(lambda a: cached_vm_tarball(a, bases[a], scratch / f"vm-{a}"), VM_ARCHES))
+    from tests.integration.pacman_root import arch_like_tarball
+
+    def vm(arch: str, base: Future[Path]) -> Path:
+        return cached_vm_tarball(arch, base.result(), scratch / f"vm-{arch}")
+
+    def alarm(base: Future[Path]) -> Path:
+        return arch_like_tarball(base.result(), scratch / "alarm")
+
+    with ThreadPoolExecutor(len(ROOT_SPECS) + len(VM_ARCHES) + 1) as pool:
+        bases = {a: pool.submit(cached_root_tarball, a, scratch / a) for a in ROOT_SPECS}
+        derived = [pool.submit(vm, a, bases[a]) for a in VM_ARCHES]
+        derived.append(pool.submit(alarm, bases["arm64"]))
+        for future in [*bases.values(), *derived]:
+            future.result()
 
 
 @pytest.fixture(scope="session")

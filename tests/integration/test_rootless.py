@@ -38,7 +38,14 @@ from tests.helpers import (
     wait_for,
 )
 from tests.integration.conftest import cache_dir, cached_vm_tarball
-from tests.integration.images_fixtures import ImageFixtures, build
+from tests.integration.images_fixtures import ImageFixtures, build, serve
+from tests.integration.pacman_root import (
+    CHECK,
+    EXPECTED,
+    MIRRORLIST,
+    REPO_INSIDE,
+    arch_like_tarball,
+)
 
 # network: pip installs armroot and its dependencies for the users from PyPI.
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network, pytest.mark.unprivileged]
@@ -570,6 +577,31 @@ def _bootstrapped_owners(user: User, user_armroot: Path, name: str) -> dict[str,
     for path, (uid, gid) in owners.items():
         assert _host_owner(rootfs / path.lstrip("/")) == _on_host(user, uid, gid), path
     return owners
+
+
+@pytest.mark.slow
+def test_pacman_7_with_its_download_user_as_the_user(
+    user: User, user_armroot: Path, arm64_tarball: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """pacman 7.0 switches to DownloadUser (alpm) for its downloads: rootless, that works
+    because alpm's uid is one of the user's subordinate ids, mapped in the namespace."""
+    tarball = arch_like_tarball(arm64_tarball, tmp_path_factory.mktemp("arch-like"))
+    before = HostState.now()
+    _ok(as_user(user, user_armroot, "create", "alarm", "--from", str(tarball)))
+    rootfs = user.store / "envs/alarm/rootfs"
+    with serve(rootfs / REPO_INSIDE.lstrip("/")) as server:
+        _ok(as_user(user, user_armroot, "run", "alarm", "--", "sh", "-c", MIRRORLIST, server.url))
+        installed = as_user(user, user_armroot, "install", "alarm", "armroot-probe")
+        assert "installed with pacman: armroot-probe" in _ok(installed) + installed.stderr
+        typed = as_user(
+            user, user_armroot, "run", "alarm", "--", "pacman", "-Syu", "--noconfirm",
+            "armroot-probe2",
+        )  # fmt: skip
+        assert "landlock" not in _ok(typed) + typed.stderr
+    check = _ok(as_user(user, user_armroot, "run", "alarm", "--", "sh", "-c", CHECK))
+    assert check.split() == EXPECTED
+    _ok(as_user(user, user_armroot, "rm", "alarm"))
+    assert HostState.now() == before
 
 
 def test_rm_deletes_subordinate_files_from_inside(user: User, user_armroot: Path, hf: str) -> None:

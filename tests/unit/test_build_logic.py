@@ -6,7 +6,7 @@ import pytest
 
 from armroot.build import artifacts, config, detect
 from armroot.errors import UsageError
-from armroot.pkg.adapters import APK, APT, PACMAN
+from armroot.pkg.adapters import APK, APT, PACMAN, STOP_AGENT, agent_stopped
 from armroot.rootfs import boards
 from armroot.rootfs.arch import ARM64, ARMEL, ARMHF, CpuLevel
 from armroot.rootfs.elfinfo import ElfInfo
@@ -121,13 +121,17 @@ def test_package_manager_command_lines() -> None:
     )
     assert APT.env == ("DEBIAN_FRONTEND=noninteractive",)
     assert PACMAN.install(("cmake", "boost")) == (
-        ("pacman", "-Syu", "--needed", "--noconfirm", "cmake", "boost"),
+        agent_stopped("pacman -Syu --needed --noconfirm cmake boost"),
     )
-    init, populate = PACMAN.prepare(keyring_ready=False)
-    assert init == ("pacman-key", "--init") and "pacman-key --populate" in populate[2]
+    (keyring,) = PACMAN.prepare(keyring_ready=False)
+    assert keyring[2].startswith("pacman-key --init && if ls /usr/share/pacman/keyrings/")
+    assert "pacman-key --populate-from /usr/share/pacman/keyrings --populate" in keyring[2]
+    # the agent pacman-key started is stopped in the same session, and the status kept
+    assert keyring[2].endswith(f"; s=$?; {STOP_AGENT}; exit $s")
+    assert "gpgconf --homedir /etc/pacman.d/gnupg --kill all" in STOP_AGENT
     assert PACMAN.prepare(keyring_ready=True) == ()
     assert APK.install(("cmake",)) == (("apk", "add", "--no-progress", "-U", "cmake"),)
-    assert PACMAN.upgrade() == (("pacman", "-Syu", "--noconfirm"),)
+    assert PACMAN.upgrade() == (agent_stopped("pacman -Syu --noconfirm"),)
     script = PACMAN.install_missing(("cmake",))[2]
     assert "pacman-key --init" in script and "pacman -Syu --needed --noconfirm $m" in script
 

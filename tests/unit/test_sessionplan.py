@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+from armroot.rootfs import pacman
 from armroot.sandbox.ops import Bind, Proc, Symlink, Tmpfs
-from armroot.session.plan import HOST_CA_INSIDE, PlanInputs, UserBind, plan
+from armroot.session.plan import HOST_CA_INSIDE, PACMAN_WRAPPER, PlanInputs, UserBind, plan
 
 
 def _inputs(**kw: object) -> PlanInputs:
@@ -75,3 +79,25 @@ def test_qemu_interpreter_bound_read_only_when_needed() -> None:
         Bind("/usr/bin/qemu-arm-static", "/usr/bin/qemu-arm-static", readonly=True, recursive=False)
         in spec.ops
     )
+
+
+def test_pacman_7_gets_a_session_wrapper_first_on_path(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/lib/aarch64-linux-gnu").mkdir(parents=True)
+    assert not pacman.sandboxes_downloads(str(root))  # no pacman at all
+    (root / "usr/bin/pacman").touch()
+    (root / "usr/lib/aarch64-linux-gnu/libalpm.so.13.0.2").touch()  # pacman 6.0
+    assert pacman.libalpm_version(str(root)) == 13 and not pacman.sandboxes_downloads(str(root))
+    (root / "usr/lib/libalpm.so.16").symlink_to("libalpm.so.16.0.1")  # pacman 7.1, Arch's place
+    assert pacman.libalpm_version(str(root)) == 16 and pacman.sandboxes_downloads(str(root))
+    spec = plan(PlanInputs(root=str(root), argv=("pacman", "-Syu"), pacman_wrapper=True))
+    wrapper = [op for op in spec.ops if isinstance(op, Bind) and op.target.endswith("/pacman")]
+    assert wrapper == [Bind(PACMAN_WRAPPER, "/run/armroot/pacman/pacman", readonly=True,
+                            recursive=False)]  # fmt: skip
+    assert dict(spec.env)["PATH"].startswith("/run/armroot/pacman:/usr/local/sbin:")
+    text = Path(PACMAN_WRAPPER).read_text()
+    assert '\n/usr/bin/pacman --disable-sandbox "$@"\nstatus=$?\n' in text
+    assert os.access(PACMAN_WRAPPER, os.X_OK)
+    plain = plan(PlanInputs(root=str(root), argv=("true",)))
+    assert "/run/armroot/pacman" not in dict(plain.env)["PATH"]

@@ -8,12 +8,28 @@ from typing import NamedTuple
 Argv = tuple[str, ...]
 
 _APT_ENV = ("DEBIAN_FRONTEND=noninteractive",)
-# Trust the distribution's keyrings (archlinuxarm.gpg ...), when the root ships any.
+# Trust the distribution's keyrings (archlinuxarm.gpg ...), when the root ships any (from
+# where Arch's keyring packages put them: Debian's pacman-key would look in /usr/share/keyrings).
+KEYRINGS = "/usr/share/pacman/keyrings"
 POPULATE = (
-    "sh",
-    "-c",
-    "if ls /usr/share/pacman/keyrings/*.gpg >/dev/null 2>&1; then pacman-key --populate; fi",
+    f"if ls {KEYRINGS}/*.gpg >/dev/null 2>&1; then pacman-key --populate-from {KEYRINGS} "
+    "--populate; fi"
 )
+KEYRING_INIT = f"pacman-key --init && {POPULATE}"
+# pacman-key (and a keyring package's install script) start a gpg-agent for the keyring's
+# home. It is stopped in the same session, before the session's end would kill it and leave
+# its sockets in /etc/pacman.d/gnupg (those an earlier killed agent left go too: a package
+# change runs alone in the env).
+GNUPG_HOME = "/etc/pacman.d/gnupg"
+STOP_AGENT = (
+    f"{{ ! command -v gpgconf >/dev/null || gpgconf --homedir {GNUPG_HOME} --kill all; }}; "
+    f"rm -f {GNUPG_HOME}/S.gpg-agent*"
+)
+
+
+def agent_stopped(script: str) -> Argv:
+    """``script`` (a shell command line), then the keyring's agent stopped; its status."""
+    return ("sh", "-c", f"{script}; s=$?; {STOP_AGENT}; exit $s")
 
 
 class Adapter(NamedTuple):
@@ -25,7 +41,7 @@ class Adapter(NamedTuple):
     def prepare(self, keyring_ready: bool) -> tuple[Argv, ...]:
         """Commands to run once before the first install (pacman's keyring)."""
         if self.name == "pacman" and not keyring_ready:
-            return (("pacman-key", "--init"), POPULATE)
+            return (agent_stopped(KEYRING_INIT),)
         return ()
 
     def install(self, packages: tuple[str, ...]) -> tuple[Argv, ...]:
@@ -35,14 +51,16 @@ class Adapter(NamedTuple):
                 ("apt-get", "install", "-y", "-q", "--no-install-recommends", *packages),
             )
         if self.name == "pacman":
-            return (("pacman", "-Syu", "--needed", "--noconfirm", *packages),)
+            return (
+                agent_stopped(shlex.join(("pacman", "-Syu", "--needed", "--noconfirm", *packages))),
+            )
         return (("apk", "add", "--no-progress", "-U", *packages),)
 
     def upgrade(self) -> tuple[Argv, ...]:
         if self.name == "apt":
             return (("apt-get", "update", "-q"), ("apt-get", "dist-upgrade", "-y", "-q"))
         if self.name == "pacman":
-            return (("pacman", "-Syu", "--noconfirm"),)
+            return (agent_stopped("pacman -Syu --noconfirm"),)
         return (("apk", "upgrade", "--no-progress", "-U"),)
 
     def missing(self, packages: tuple[str, ...]) -> Argv:
@@ -60,14 +78,13 @@ class Adapter(NamedTuple):
         """One command that installs whichever of ``packages`` are missing (pacman's keyring
         prepared first when it has none)."""
         check = shlex.join(self.missing(packages))
-        steps = [shlex.join(step) for step in self.install(("@PKGS@",))]
         if self.name == "pacman":
-            steps = [
-                "{ test -s /etc/pacman.d/gnupg/trustdb.gpg || "
-                f"{{ pacman-key --init && {POPULATE[2]}; }}; }}",
-                *steps,
-            ]
-        install = " && ".join(steps).replace("@PKGS@", "$m")
+            keyring = f"{{ test -s {GNUPG_HOME}/trustdb.gpg || {{ {KEYRING_INIT}; }}; }}"
+            pacman = "pacman -Syu --needed --noconfirm $m"
+            install = agent_stopped(f"{keyring} && {pacman}")[2]
+        else:
+            steps = [shlex.join(step) for step in self.install(("@PKGS@",))]
+            install = " && ".join(steps).replace("@PKGS@", "$m")
         return ("sh", "-c", f'm=$({check}); [ -z "$m" ] || {{ {install}; }}')
 
 

@@ -34,6 +34,7 @@ class EnvInputs(NamedTuple):
     accel_env: tuple[tuple[str, str], ...] = ()  # the native compilers' environment
     accel_ops: tuple[MountOp, ...] = ()  # ... and mounts
     user_namespace: bool = False  # ... and whether the session needs its own (twins)
+    pacman_wrapper: bool = False  # the root's pacman sandboxes its downloads (rootfs/pacman)
 
 
 def parse_bind(text: str) -> UserBind:
@@ -130,4 +131,5 @@ def plan_inputs(env: EnvInputs, run: Request) -> PlanInputs:
         console=_stdin_terminal(),
         extra_ops=env.accel_ops,
         user_namespace=env.user_namespace,
+        pacman_wrapper=env.pacman_wrapper,
     )

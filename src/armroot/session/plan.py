@@ -7,6 +7,8 @@ carries it out.
 
 from __future__ import annotations
 
+import os
+
 from armroot.rootfs.paths import DEFAULT_PATH
 from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, SessionSpec, Symlink, Sysfs, Tmpfs
 from armroot.tuples import NamedTuple
@@ -20,6 +22,10 @@ CA_BUNDLE_PATHS = (
     "/etc/ca-certificates/extracted/tls-ca-bundle.pem",
     "/etc/ssl/cert.pem",
 )
+# pacman 7 in the root (rootfs/pacman.py): a `pacman` first on PATH that turns off the
+# download sandbox QEMU cannot provide, for this session only.
+PACMAN_DIR_INSIDE = "/run/armroot/pacman"
+PACMAN_WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pacman-wrapper.sh")
 CA_ENV_VARS = (
     "SSL_CERT_FILE",
     "CURL_CA_BUNDLE",
@@ -52,6 +58,7 @@ class PlanInputs(NamedTuple):
     console: str | None = None  # the host terminal on stdin, bound at /dev/console
     extra_ops: tuple[MountOp, ...] = ()
     user_namespace: bool = False
+    pacman_wrapper: bool = False  # the root's pacman sandboxes its downloads
 
 
 def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
@@ -102,6 +109,10 @@ def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
             Bind(inputs.host_ca_bundle, path, readonly=True, only_if_target_exists=True)
             for path in CA_BUNDLE_PATHS
         ]
+    if inputs.pacman_wrapper:
+        ops.append(
+            Bind(PACMAN_WRAPPER, f"{PACMAN_DIR_INSIDE}/pacman", readonly=True, recursive=False)
+        )
     ops += [Bind(b.source, b.target, readonly=b.readonly) for b in inputs.binds]
     ops += inputs.extra_ops
     return tuple(ops)
@@ -125,6 +136,8 @@ def environment(inputs: PlanInputs) -> tuple[tuple[str, str], ...]:
         for var in CA_ENV_VARS:
             env[var] = HOST_CA_INSIDE
     env.update(dict(inputs.env))
+    if inputs.pacman_wrapper:
+        env["PATH"] = f"{PACMAN_DIR_INSIDE}:{env['PATH']}"
     return tuple(sorted(env.items()))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from armroot import log
 from armroot.host import qemu
 from armroot.rootfs import arch as archmod
+from armroot.rootfs import pacman
 from armroot.session import cache
 from armroot.session.inputs import EnvInputs
 from armroot.session.request import Request
@@ -39,6 +40,7 @@ def env_inputs(request: Request, env_dir: str, fd: int) -> EnvInputs:
         accel_env=accel.env if accel else (),
         accel_ops=accel.ops if accel else (),
         user_namespace=accel.user_namespace if accel else False,
+        pacman_wrapper=pacman.sandboxes_downloads(str(env.rootfs)),
     )
     if request.exclusive_for:
         envlock.exclusive(fd, env.name, request.exclusive_for)
