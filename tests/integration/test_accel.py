@@ -146,7 +146,8 @@ def test_fmt_tests_pass_built_natively_and_emulated_with_the_same_target(
         build_dir = _build_dir(env, src, mode)
         log = (build_dir / "armroot-build.log").read_text()
         assert f"100% tests passed, 0 tests failed out of {len(FMT_TESTS)}" in log, log[-3000:]
-        # The compiler the build recorded: the native clang, or the root's own gcc.
+        # The compiler the build recorded: the native clang, or the root's own gcc; through
+        # the compiler cache's names when accelerated.
         cache = (build_dir / "CMakeCache.txt").read_text()
         compiler = next(
             line.split("=", 1)[1] for line in cache.splitlines()
@@ -155,12 +156,10 @@ def test_fmt_tests_pass_built_natively_and_emulated_with_the_same_target(
         compiler_cmake = next((build_dir / "CMakeFiles").glob("*/CMakeCXXCompiler.cmake"))
         identity = compiler_cmake.read_text()
         results[mode] = (out / "args-test", build_dir)
-        if mode == "clang":
-            assert compiler == "/run/armroot/accel/bin/c++"
-            assert 'set(CMAKE_CXX_COMPILER_ID "Clang")' in identity
-        else:
-            assert compiler == "/usr/bin/c++"
-            assert 'set(CMAKE_CXX_COMPILER_ID "GNU")' in identity
+        expected = "/usr/bin/c++" if mode == "none" else "/run/armroot/ccache/bin/c++"
+        assert compiler == expected
+        kind = "Clang" if mode == "clang" else "GNU"
+        assert f'set(CMAKE_CXX_COMPILER_ID "{kind}")' in identity
     native, native_dir = results["clang"]
     twinned, twins_dir = results["twins"]
     if not reference:
@@ -231,8 +230,8 @@ def test_compilers_run_natively_and_gcc_only_flags_fall_back(
     assert "armroot accel: cc -> the root's /usr/bin/cc (native compiler failed" in proc.stderr
     assert "'-fno-tree-pre'" in proc.stderr
     assert "gcc -> the root's /usr/bin/gcc (gcc-only argument -fplugin=nonexistent)" in proc.stderr
-    assert "/run/armroot/accel/bin/cc" in proc.stdout
-    assert "CC=/run/armroot/accel/bin/cc CXX=/run/armroot/accel/bin/c++" in proc.stdout
+    assert "/run/armroot/ccache/bin/cc" in proc.stdout  # the compiler cache, then the shim
+    assert "CC=/run/armroot/ccache/bin/cc CXX=/run/armroot/ccache/bin/c++" in proc.stdout
 
 
 @pytest.mark.parametrize("arch", ["arm64"])

@@ -254,7 +254,7 @@ def test_a_damaged_bootstrap_is_made_again_once_by_two_racing_creates(store: Sto
     assert tree(store.rootfs(names[1])) == tree(store.rootfs(names[0]))
     assert packages(store.rootfs(names[0])) == packages(store.rootfs("fresh"))
     cleaned = _ok(store.run("cache", "clean"))
-    assert "cached downloads and bootstraps" in cleaned
+    assert "cached downloads, bootstraps and compiles" in cleaned
     assert store.cached() == []
     assert not tarball.exists()
 

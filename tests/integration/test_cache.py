@@ -73,7 +73,7 @@ def test_a_plain_run_is_recorded_then_planned_from_the_cache(fresh_arm64: ArmEnv
     script = 'echo "$X $(pwd) $(uname -m) $(command -v cc)"; exit 3'
     done = _run(env, "--env", "X=1", "--workdir", "/tmp", "--", "sh", "-c", script)
     assert _took(done) == f"code=3 {HIT}", done.stderr
-    assert done.stdout == "1 /tmp aarch64 /run/armroot/accel/bin/cc\n"
+    assert done.stdout == "1 /tmp aarch64 /run/armroot/ccache/bin/cc\n"
     # Without the native compilers: a record of its own, made by its own first run.
     assert _took(_run(env, "--no-accel", "--", "true")) == "code=0 miss"
     done = _run(env, "--no-accel", "--", "sh", "-c", "command -v cc")

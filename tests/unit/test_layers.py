@@ -17,6 +17,7 @@ LAYERS = (
     "commands",
     "vm",
     "build",
+    "distribute",
     "images",
     "pkg",
     "session",

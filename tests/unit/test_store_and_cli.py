@@ -132,6 +132,7 @@ def test_store_refuses_places_that_are_not_its_own(
         ["shell", "pi", "--bind", "/src", "--host-ca"],
         ["shell", "-q", "pi"],
         ["run", "pi"],
+        ["run", "pi", "--no-cache", "--accel", "twins", "--", "make"],
     ],
 )
 def test_the_plain_parser_agrees_with_argparse(argv: list[str]) -> None:

@@ -10,6 +10,12 @@ ACCEL_INSIDE = "/run/armroot/accel"
 BIN_INSIDE = f"{ACCEL_INSIDE}/bin"  # first on PATH
 SHIM_INSIDE = f"{ACCEL_INSIDE}/armroot-shim"
 CONFIG_INSIDE = f"{ACCEL_INSIDE}/config"  # read by the shim; keep in step with shim.c
+DISTRIBUTE_INSIDE = f"{ACCEL_INSIDE}/distribute"  # ... and its distcc line, per request
+# Distributed compiles (armroot.distribute): the host's distcc, through the host's loader.
+DISTCC_INSIDE = "/run/armroot/distcc"
+DISTCC_EXE_INSIDE = f"{DISTCC_INSIDE}/distcc"
+DISTCC_LIB_INSIDE = f"{DISTCC_INSIDE}/lib"  # the host's loader and libraries, read-only
+DISTCC_DIR_INSIDE = DISTCC_INSIDE  # distcc makes its locks and backoff state here
 # Native cmake (armroot.accel.cmake)
 CMAKE_INSIDE = "/run/armroot/cmake"  # bin/ (the shim), native/ (x86_64 cmake), share/
 HOST_LIB_INSIDE = "/run/armroot/host/lib"  # the host's loader and libraries, read-only
@@ -34,3 +40,9 @@ TWIN_CACHE_INSIDE = f"{TWINS_INSIDE}/cache"  # the twin cache, read-only
 SPECS_INSIDE = f"{TWINS_INSIDE}/cross.specs"
 PLUGIN_DIR_INSIDE = f"{TWINS_INSIDE}/plugin"
 BINFMT_INSIDE = f"{TWINS_INSIDE}/binfmt_misc"
+
+# The compiler cache (armroot.accel.compile_cache): ccache, and a PATH directory of its names.
+CCACHE_INSIDE = "/run/armroot/ccache"
+CCACHE_EXE_INSIDE = f"{CCACHE_INSIDE}/ccache"
+CCACHE_BIN_INSIDE = f"{CCACHE_INSIDE}/bin"  # first on PATH: cc, gcc, c++ ... -> ../ccache
+CCACHE_DIR_INSIDE = f"{CCACHE_INSIDE}/dir"  # the compiler's cache, bound from the host

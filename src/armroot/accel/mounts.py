@@ -25,6 +25,7 @@ class SessionAccel(NamedTuple):
     ops: tuple[MountOp, ...]
     env: tuple[tuple[str, str], ...]
     user_namespace: bool = False  # the session needs a user namespace of its own (twins)
+    distribute_as: str = ""  # the clang's name on distcc helpers (armroot.distribute)
 
 
 def session(

@@ -92,6 +92,10 @@ _FPU_BY_EXTENSION: dict[tuple[str, str], str] = {
 }
 
 
+# Which way of reading a target stored Targets were made by: a new one reads them anew.
+TARGET_VERSION = 2  # 2: the sysroot's driver defaults made explicit (sysroot_flags)
+
+
 class Target(NamedTuple):
     """What the root's gcc targets, in clang's words; stored in the env's metadata."""
 
@@ -271,3 +275,21 @@ def with_board(flags: tuple[str, ...], board: Board | None, sixty_four: bool) ->
         return flags
     kept = tuple(f for f in flags if not f.startswith(("-march=", "-mcpu=", "-mtune=", "-mfpu=")))
     return (*kept, *cpu)
+
+
+# What clang's driver decides from the GCC installation it finds in the sysroot, which a
+# helper (armroot.distribute: its sysroot is its own /) does not have: the target features,
+# as the flags that ask for them. The root's gcc defaults to the same (gcc >= 10, aarch64).
+SYSROOT_FEATURES = {"+outline-atomics": "-moutline-atomics"}
+
+
+def sysroot_flags(driver_output: str) -> tuple[str, ...]:
+    """The flags that make the driver's sysroot-dependent choices explicit, from its
+    ``-###`` output (the cc1 command line, each argument quoted)."""
+    words = [w.strip('"') for w in driver_output.split()]
+    found = [
+        SYSROOT_FEATURES[words[i + 1]]
+        for i, w in enumerate(words[:-1])
+        if w == "-target-feature" and words[i + 1] in SYSROOT_FEATURES
+    ]
+    return tuple(dict.fromkeys(found))

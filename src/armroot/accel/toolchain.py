@@ -65,6 +65,44 @@ def find_zig() -> str:
     return str(zig.resolve())
 
 
+DISTRIBUTED_PREFIX = "armroot-clang-"
+
+
+def zig_digest(zig: str, cache: Path) -> str:
+    """The sha256 of the zig binary, kept in ``cache`` by its size and mtime (hashing it
+    takes a fraction of a second; every planned session would pay it)."""
+    import hashlib
+
+    st = os.stat(zig)
+    kept = cache / "accel" / f"zig-{st.st_size}-{st.st_mtime_ns}.sha256"
+    try:
+        text = kept.read_text().strip()
+        if len(text) == 64:
+            return text
+    except OSError:
+        pass
+    digest = hashlib.sha256()
+    with open(zig, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    found = digest.hexdigest()
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(f"{kept.name}.{os.getpid()}")
+        partial.write_text(found + "\n")
+        os.replace(partial, kept)
+    except OSError:
+        pass
+    return found
+
+
+def distributed_name(digest: str) -> str:
+    """What a distributed compile calls the bare clang of the zig whose sha256 is ``digest``
+    (armroot.distribute): the same name on the client and its helpers exactly when their
+    zig is the same."""
+    return f"{DISTRIBUTED_PREFIX}{digest[:16]}"
+
+
 def check_host() -> None:
     machine = os.uname().machine.lower()
     if machine not in ("x86_64", "amd64"):

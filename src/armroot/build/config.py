@@ -40,6 +40,11 @@ artifacts = []
 # How the compilers and build tools run (--accel): twins (the root's own, native where the
 # archive has their amd64 build), clang, none (all emulated), auto (the default).
 # accel = "twins"
+
+[distribute]
+# armroot helpers (`armroot helper serve` on other x86_64 machines) that take this build's
+# compiles: HOST[:PORT][/JOBS]. --distribute replaces them; DISTCC_HOSTS is used without either.
+# hosts = ["192.168.1.20", "192.168.1.21:3632/8"]
 """
 
 SYSTEMS = ("auto", "cmake", "meson", "autotools", "make", "custom")
@@ -56,6 +61,7 @@ class ProjectConfig(NamedTuple):
     artifacts: tuple[str, ...] = ()
     smoke: tuple[str, ...] = ()
     accel: str | None = None  # how compilers and build tools run (--accel)
+    distribute: tuple[str, ...] = ()  # helpers that take the compiles ([distribute] hosts)
 
 
 def _strings(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
@@ -79,18 +85,23 @@ def parse(text: str, where: str = FILENAME) -> ProjectConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{where} is not valid TOML ({exc})", "fix the line it names") from exc
-    unknown = set(data) - {"env", "build"}
+    unknown = set(data) - {"env", "build", "distribute"}
     if unknown:
         raise UsageError(
-            f"{where}: unknown section [{sorted(unknown)[0]}]", "armroot.toml has [env] and [build]"
+            f"{where}: unknown section [{sorted(unknown)[0]}]",
+            "armroot.toml has [env], [build] and [distribute]",
         )
     env = data.get("env", {})
     build = data.get("build", {})
-    if not isinstance(env, dict) or not isinstance(build, dict):
-        raise UsageError(f"{where}: [env] and [build] must be tables", "see `armroot init`")
+    distribute = data.get("distribute", {})
+    if not all(isinstance(t, dict) for t in (env, build, distribute)):
+        raise UsageError(
+            f"{where}: [env], [build] and [distribute] must be tables", "see `armroot init`"
+        )
     for table, known, name in (
         (env, {"name", "image", "board", "packages"}, "env"),
         (build, {"system", "configure", "build", "artifacts", "smoke", "accel"}, "build"),
+        (distribute, {"hosts"}, "distribute"),
     ):
         extra = set(table) - known
         if extra:
@@ -114,6 +125,7 @@ def parse(text: str, where: str = FILENAME) -> ProjectConfig:
         artifacts=_strings(build, "artifacts", where),
         smoke=_strings(build, "smoke", where),
         accel=_string(build, "accel", where),
+        distribute=_strings(distribute, "hosts", where),
     )
     if config.accel is not None and config.accel not in ACCEL_MODES:
         raise UsageError(

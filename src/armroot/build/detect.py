@@ -32,15 +32,22 @@ def detect(source_dir: Path) -> str:
 
 
 def plan(
-    system: str, source_dir: Path, configure: tuple[str, ...] = (), build: tuple[str, ...] = ()
+    system: str,
+    source_dir: Path,
+    configure: tuple[str, ...] = (),
+    build: tuple[str, ...] = (),
+    jobs: int | None = None,
 ) -> BuildPlan:
-    """The steps for ``system``; ``configure``/``build`` from armroot.toml replace the defaults."""
+    """The steps for ``system``; ``configure``/``build`` from armroot.toml replace the
+    defaults. ``jobs``: the default build's parallel jobs (else the session's cores, or
+    ninja's own choice)."""
     src = str(source_dir)
-    jobs = "-j$(nproc)"
+    make_jobs = f"-j{jobs}" if jobs else "-j$(nproc)"
+    ninja_jobs = ("-j", str(jobs)) if jobs else ()
     defaults: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         "cmake": (
             ("cmake", "-S", src, "-B", BUILD_DIR, "-DCMAKE_BUILD_TYPE=Release"),
-            ("sh", "-c", f"cmake --build {BUILD_DIR} -- {jobs}"),
+            ("sh", "-c", f"cmake --build {BUILD_DIR} -- {make_jobs}"),
         ),
         "meson": (
             (
@@ -49,7 +56,7 @@ def plan(
                 f"test -f {BUILD_DIR}/build.ninja || "
                 f"meson setup {BUILD_DIR} {_q(src)} --buildtype=release",
             ),
-            ("meson", "compile", "-C", BUILD_DIR),
+            ("meson", "compile", "-C", BUILD_DIR, *ninja_jobs),
         ),
         "autotools": (
             (
@@ -58,9 +65,9 @@ def plan(
                 f"cd {_q(src)} && {{ test -x configure || autoreconf -fi; }} && "
                 f"cd {BUILD_DIR} && {_q(src)}/configure",
             ),
-            ("sh", "-c", f"make -C {BUILD_DIR} {jobs}"),
+            ("sh", "-c", f"make -C {BUILD_DIR} {make_jobs}"),
         ),
-        "make": ((), ("sh", "-c", f"make -C {_q(src)} {jobs}")),
+        "make": ((), ("sh", "-c", f"make -C {_q(src)} {make_jobs}")),
     }
     if system == "custom":
         steps = tuple(s for s in (configure, build) if s)

@@ -86,6 +86,8 @@ def build(args: Args, command: Command) -> int:
             tuple(command or ()),
             args.host_ca,
             accel="none" if args.no_accel else args.accel,
+            compile_cache=not args.no_cache,
+            distribute=tuple(args.distribute),
         )
     )
     for artifact in result.artifacts:
@@ -143,7 +145,7 @@ def cache(args: Args, command: Command) -> int:
 
     if args.action == "clean":
         freed = images_cmd.cache_clean()
-        log.info(f"removed {render.human_size(freed)} of cached downloads and bootstraps")
+        log.info(f"removed {render.human_size(freed)} of cached downloads, bootstraps and compiles")
         return 0
     items, partials, bootstraps = images_cmd.cache_list()
     render.cache(items, partials, bootstraps, args.json)
@@ -211,3 +213,23 @@ def doctor(args: Args, command: Command) -> int:
     )
     render.doctor(report, args.json)
     return 0 if report.ok else 1
+
+
+def helper(args: Args, command: Command) -> int:
+    """`helper serve` and `helper check HOST`."""
+    from armroot.distribute import helper as helper_mod
+    from armroot.distribute import hosts
+    from armroot.errors import UsageError
+
+    if args.action == "serve":
+        if args.host:
+            raise UsageError("helper serve takes no HOST", "use --listen ADDRESS to choose one")
+        return helper_mod.serve(tuple(args.allow), args.listen, args.port, args.jobs)
+    if not args.host:
+        raise UsageError("helper check needs the helper's address", "armroot helper check HOST")
+    if args.allow or args.listen or args.jobs:
+        raise UsageError("--allow, --listen and --jobs are for helper serve", "")
+    compiler = helper_mod.local_compiler()
+    found = helper_mod.check(hosts.parse(args.host), compiler)
+    print(found.line(compiler.name))
+    return 0 if found.has_compiler else 1

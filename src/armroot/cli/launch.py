@@ -97,7 +97,16 @@ def session_verb(args: SimpleNamespace | object, command: list[str] | None) -> i
     a: SimpleNamespace = args  # type: ignore[assignment]
     argv = tuple(command if command is not None else getattr(a, "command", None) or ())
     accel = accel_mode(a.accel, a.no_accel)
-    request = Request(a.name, argv, tuple(a.bind), a.workdir, tuple(a.env), a.host_ca, accel=accel)
+    request = Request(
+        a.name,
+        argv,
+        tuple(a.bind),
+        a.workdir,
+        tuple(a.env),
+        a.host_ca,
+        accel=accel,
+        compile_cache=not a.no_cache,
+    )
     result = session.shell(request) if a.verb == "shell" else session.run(request)
     if result.signal is not None and log.VERBOSITY.get() >= log.Verbosity.VERBOSE:
         import signal as signals

@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-_FLAGS = {"--host-ca": "host_ca", "--no-accel": "no_accel"}
+_FLAGS = {"--host-ca": "host_ca", "--no-accel": "no_accel", "--no-cache": "no_cache"}
 _FLAGS |= {"-v": "verbose", "--verbose": "verbose"}
 _FLAGS |= {"-q": "quiet", "--quiet": "quiet"}
 _REPEATED = {"--bind": "bind", "--env": "env"}
@@ -34,7 +34,7 @@ def parse(before: Sequence[str], command: Sequence[str] | None) -> SimpleNamespa
     if before[0] == "shell" and command is not None:
         return None
     values: dict[str, object] = dict(verbose=False, quiet=False, host_ca=False, workdir=None)
-    values.update(no_accel=False, accel=None)
+    values.update(no_accel=False, accel=None, no_cache=False)
     bind: list[str] = []
     env: list[str] = []
     values.update(verb=before[0], bind=bind, env=env)

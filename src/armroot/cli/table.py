@@ -39,6 +39,7 @@ def _flag(name: str, help: str) -> Arg:
 
 HOST_CA_HELP = "trust the host's CA bundle inside (TLS-intercepting networks)"
 NO_ACCEL_HELP = "run everything emulated (the same as --accel none)"
+NO_CACHE_HELP = "compile without the compiler cache (ccache, one per compiler identity)"
 ACCEL_HELP = (
     "twins: the root's own programs, native where the archive has their amd64 build; clang: "
     "native clang for the root's gcc; none: all emulated; auto (default): twins where the "
@@ -48,6 +49,7 @@ ACCEL_HELP = (
 NAME = Arg(("name",))
 HOST_CA = _flag("--host-ca", HOST_CA_HELP)
 NO_ACCEL = _flag("--no-accel", NO_ACCEL_HELP)
+NO_COMPILE_CACHE = _flag("--no-cache", NO_CACHE_HELP)
 ACCEL = Arg(("--accel",), {"choices": ACCEL_MODES, "help": ACCEL_HELP})
 JSON = Arg(("--json",), {"action": "store_true"})
 SESSION = (
@@ -74,6 +76,7 @@ SESSION = (
     HOST_CA,
     NO_ACCEL,
     ACCEL,
+    NO_COMPILE_CACHE,
 )
 
 CREATE = (
@@ -115,6 +118,41 @@ BUILD = (
     HOST_CA,
     NO_ACCEL,
     ACCEL,
+    NO_COMPILE_CACHE,
+    Arg(
+        ("--distribute",),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "HOST[,HOST...]",
+            "help": "send compiles to these armroot helpers (HOST[:PORT][/JOBS]; "
+            "see `armroot helper serve`)",
+        },
+    ),
+)
+
+HELPER = (
+    Arg(("action",), {"choices": ["serve", "check"]}),
+    Arg(("host",), {"nargs": "?", "help": "check: the helper, HOST[:PORT]"}),
+    Arg(
+        ("--allow",),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "NET",
+            "help": "serve: the client addresses or networks that may send compiles "
+            "(repeatable; default 127.0.0.1 only)",
+        },
+    ),
+    Arg(
+        ("--listen",),
+        {
+            "help": "serve: the address to listen on (default: 127.0.0.1 "
+            "without --allow, else every address)"
+        },
+    ),
+    Arg(("--port",), {"type": int, "default": 3632, "help": "serve: TCP port (default 3632)"}),
+    Arg(("--jobs",), {"type": int, "help": "serve: compiles at once (default: its cores)"}),
 )
 
 VM = (
@@ -229,6 +267,7 @@ VERBS: tuple[Verb, ...] = (
         userns=True,
     ),
     Verb("doctor", "check (and --fix) the host", DOCTOR, "doctor"),
+    Verb("helper", "serve compiles to other machines' builds, or check a helper", HELPER, "helper"),
 )
 
 _BY_NAME = {verb.name: verb for verb in VERBS}

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import NamedTuple
 
 from armroot import log, pkg
+from armroot.accel import compile_cache
 from armroot.build import artifacts as artmod
 from armroot.build import config as configmod
 from armroot.build import detect
 from armroot.commands import packages
 from armroot.commands.create import CreateOptions, create
+from armroot.distribute import client as distclient
 from armroot.errors import EnvNotFound, ExternalCommandError, UsageError
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
@@ -35,6 +37,8 @@ class BuildOptions(NamedTuple):
     command: tuple[str, ...] = ()
     host_ca: bool = False
     accel: str | None = None  # an ACCEL_MODES mode; None: armroot.toml's, else auto
+    compile_cache: bool = True  # accelerated compiles through the compiler cache
+    distribute: tuple[str, ...] = ()  # helpers (HOST[:PORT][/JOBS]) that take the compiles
 
 
 class BuildResult(NamedTuple):
@@ -136,6 +140,25 @@ def _script(steps: tuple[tuple[str, ...], ...], quiet: bool, smoke: tuple[str, .
     )
 
 
+def _distributable(mode: str) -> str:
+    """The accel mode a distributed build runs in: the native clang, whose compiles any
+    helper with the same zig can run (the twin compilers cannot be distributed yet)."""
+    if mode == "none":
+        raise UsageError(
+            "--distribute sends the native compilers' compiles to helpers; --accel none "
+            "compiles everything emulated",
+            'drop --no-accel (or accel = "none"), or build without helpers',
+        )
+    if mode == "twins":
+        raise UsageError(
+            "the twin compilers cannot be distributed yet; distributed builds use the native clang",
+            "use --accel clang (what auto becomes with helpers), or build without helpers",
+        )
+    if mode == "auto":
+        log.info("distributed: the native clang compiles (the twin compilers cannot be yet)")
+    return "clang"
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -155,11 +178,17 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     if board is not None and (pages := boards.page_size_warning(board)):
         log.warn(pages)
     arch = archmod.by_name(env.meta.arch)
+    mode = accel_mode(options.accel, configured=config.accel)
+    wanted = distclient.asked(options.distribute, config.distribute)
+    if wanted:
+        mode = _distributable(mode)
+    distributed = distclient.plan(wanted) if wanted else None
+    jobs = distributed.jobs if distributed and distributed.hosts else None
     if options.command:
         plan = detect.BuildPlan("command", (options.command,))
     else:
         system = config.system if config.system != "auto" else detect.detect(src)
-        plan = detect.plan(system, src, config.configure, config.build)
+        plan = detect.plan(system, src, config.configure, config.build, jobs)
     steps = plan.steps
     if config.packages:
         if options.ephemeral:
@@ -176,9 +205,11 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     from armroot.accel import setup
 
     # What auto comes to, before the build directory is chosen: it records the compilers.
-    accel = setup.resolve(env, accel_mode(options.accel, configured=config.accel))
+    accel = setup.resolve(env, mode)
     build_dir = _build_dir(env, src, accel)
     qemu_env: tuple[str, ...] = (f"QEMU_CPU={board.qemu_cpu(arch)}",) if board else ()
+    # For build commands of the project's own: the jobs the default build runs.
+    qemu_env += (f"ARMROOT_JOBS={jobs or distclient.local_jobs()}",)
     if config.packages and options.ephemeral:
         qemu_env += pkg.detect(env.rootfs).env
     binds = (f"{src}:{src}", f"{build_dir}:{detect.BUILD_DIR}")
@@ -198,11 +229,25 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
             options.ephemeral,
             accel=accel,
             board=board.name if board else None,
+            compile_cache=options.compile_cache,
+            distribute=distributed.hosts if distributed and accel != "none" else (),
+            cache_stats=f"{detect.BUILD_DIR}/{compile_cache.STATS_LOG_NAME}" if counted else None,
         )
         return run(options_).exit_code
 
+    # With --verbose, the compiler cache counts this build's compiles.
+    counted = options.compile_cache and log.VERBOSITY.get() >= log.Verbosity.VERBOSE
+    stats_log = build_dir / compile_cache.STATS_LOG_NAME
+    stats_log.unlink(missing_ok=True)
     with log.step(f"Building {src.name} in '{env.name}' ({plan.system})"):
         code = session(("sh", "-c", _script(steps, quiet, smoke_inside)), accel)
+    if distributed and distributed.used:
+        for host in distclient.gone(distributed.used):
+            log.warn(
+                f"helper {host.label} stopped answering during the build: its jobs ran elsewhere"
+            )
+    if counted and stats_log.is_file():
+        log.info(compile_cache.parse_stats_log(stats_log.read_text(errors="replace")).line())
     if code != 0:
         if quiet:
             log.console().print(_tail(build_dir / LOG_NAME), markup=False, highlight=False)

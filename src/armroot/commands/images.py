@@ -24,8 +24,13 @@ def cache_list() -> tuple[list[download.CacheItem], list[Path], list[bootstraps.
 
 
 def cache_clean() -> int:
-    """Drop downloads, cached bootstraps and kept indexes; the bytes freed."""
-    return download.clean_cache() + bootstraps.clean() + indexes.clean()
+    """Drop downloads, cached bootstraps and kept indexes, and empty the compiler caches;
+    the bytes freed."""
+    from armroot.accel import compile_cache
+    from armroot.store.envs import cache_home
+
+    freed = download.clean_cache() + bootstraps.clean() + indexes.clean()
+    return freed + compile_cache.clean(cache_home())
 
 
 def export(name: str, target: Path, store: Store | None = None) -> Path:

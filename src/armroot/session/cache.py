@@ -29,7 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from armroot.session.request import Request
 
-RECORD_VERSION = 3
+RECORD_VERSION = 4
 # The environment variables the env's part of the plan reads (the native cmake switch, and
 # where the native toolchain is cached).
 ENVIRON = ("ARMROOT_NATIVE_CMAKE", "ARMROOT_CACHE", "XDG_CACHE_HOME")
@@ -143,7 +143,13 @@ def save(env_dir: str, accel: str, base: tuple[object, ...], inputs: EnvInputs) 
     way), and a killed armroot leaves no partial file behind."""
     from armroot.host.syscalls import link_fd
 
-    plain = (*inputs[:4], to_plain(inputs.accel_ops), inputs.user_namespace, inputs.pacman_wrapper)
+    plain = (
+        *inputs[:4],
+        to_plain(inputs.accel_ops),
+        inputs.user_namespace,
+        inputs.pacman_wrapper,
+        inputs.distribute_as,
+    )
     data = marshal.dumps((fingerprint(base, inputs), plain))  # type: ignore[arg-type]
     path = record_path(env_dir, accel)
     try:
@@ -174,10 +180,10 @@ def load(env_dir: str, accel: str) -> EnvInputs | None:
             if st.st_uid != os.geteuid() or st.st_mode & 0o022:
                 return None  # only a record this user wrote, that no one else could change
             recorded, plain = marshal.load(record)
-        root, qemu_cpu, qemu_binds, accel_env, accel_ops, user_namespace, pacman = plain
+        root, qemu_cpu, qemu_binds, accel_env, accel_ops, user_namespace, pacman, name = plain
         ops = from_plain(accel_ops)
         inputs = EnvInputs(
-            root, qemu_cpu, qemu_binds, accel_env, ops, bool(user_namespace), bool(pacman)
+            root, qemu_cpu, qemu_binds, accel_env, ops, bool(user_namespace), bool(pacman), name
         )
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
         return None

@@ -9,7 +9,7 @@ import os
 from armroot.errors import HostError, UsageError
 from armroot.rootfs.paths import resolve_in_root_str
 from armroot.sandbox.ops import MountOp
-from armroot.session.plan import PlanInputs, UserBind
+from armroot.session.plan import Distribute, PlanInputs, UserBind
 from armroot.tuples import NamedTuple
 
 TYPE_CHECKING = False
@@ -35,6 +35,7 @@ class EnvInputs(NamedTuple):
     accel_ops: tuple[MountOp, ...] = ()  # ... and mounts
     user_namespace: bool = False  # ... and whether the session needs its own (twins)
     pacman_wrapper: bool = False  # the root's pacman sandboxes its downloads (rootfs/pacman)
+    distribute_as: str = ""  # the native clang's name on distcc helpers (armroot.distribute)
 
 
 def parse_bind(text: str) -> UserBind:
@@ -114,6 +115,20 @@ def workdir(root: str, asked: str | None) -> str:
     return asked
 
 
+def _cache_env(accel_env: tuple[tuple[str, str], ...], run: Request) -> tuple[tuple[str, str], ...]:
+    """What one request tells the compiler cache (armroot.accel.compile_cache), when the
+    session has one: off (``--no-cache``: ccache then only runs the compiler), and where it
+    counts this request's compiles."""
+    if not any(name == "CCACHE_DIR" for name, _ in accel_env):
+        return ()
+    found: list[tuple[str, str]] = []
+    if not run.compile_cache:
+        found.append(("CCACHE_DISABLE", "1"))
+    if run.cache_stats:
+        found.append(("CCACHE_STATSLOG", run.cache_stats))
+    return tuple(found)
+
+
 def plan_inputs(env: EnvInputs, run: Request) -> PlanInputs:
     """The plan's inputs for ``run`` in the env ``env`` describes, read fresh from the host."""
     return PlanInputs(
@@ -126,10 +141,48 @@ def plan_inputs(env: EnvInputs, run: Request) -> PlanInputs:
         host_hosts=_host_file("/etc/hosts"),
         host_ca_bundle=host_ca_bundle() if run.host_ca else None,
         binds=tuple(parse_bind(b) for b in run.binds),
-        env=(*env.accel_env, *parse_env(run.env), ("ARMROOT_ENV", run.name)),
+        env=(
+            *env.accel_env,
+            *_cache_env(env.accel_env, run),
+            *parse_env(run.env),
+            ("ARMROOT_ENV", run.name),
+        ),
         term=os.environ.get("TERM"),
         console=_stdin_terminal(),
         extra_ops=env.accel_ops,
         user_namespace=env.user_namespace,
         pacman_wrapper=env.pacman_wrapper,
+        distribute=_distribute(env, run),
+    )
+
+
+def _distribute(env: EnvInputs, run: Request) -> Distribute | None:
+    """The session's distributed compiles (armroot.distribute), when asked and possible."""
+    if not run.distribute:
+        return None
+    if not env.distribute_as:
+        from armroot import log
+
+        log.warn(f"'{run.name}': only the native clang's compiles can be distributed: local")
+        return None
+    import shutil
+
+    distcc = shutil.which("distcc")
+    loader = os.path.realpath("/lib64/ld-linux-x86-64.so.2")
+    if distcc is None or not os.path.isfile(loader):
+        raise HostError(
+            "distributed compiles need distcc on this machine",
+            "install it (apt install distcc), or build without --distribute",
+        )
+    environ = tuple(
+        (k, v)
+        for k, v in sorted(os.environ.items())
+        if k.startswith("DISTCC_") and k not in ("DISTCC_HOSTS", "DISTCC_DIR", "DISTCC_CMDLIST")
+    )
+    return Distribute(
+        env.distribute_as,
+        run.distribute,
+        os.path.realpath(distcc),
+        os.path.dirname(loader),
+        environ,
     )

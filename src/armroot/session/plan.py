@@ -9,8 +9,24 @@ from __future__ import annotations
 
 import os
 
+from armroot.accel.layout import (
+    DISTCC_DIR_INSIDE,
+    DISTCC_EXE_INSIDE,
+    DISTCC_LIB_INSIDE,
+    DISTRIBUTE_INSIDE,
+)
 from armroot.rootfs.paths import DEFAULT_PATH
-from armroot.sandbox.ops import Bind, Devpts, MountOp, Proc, SessionSpec, Symlink, Sysfs, Tmpfs
+from armroot.sandbox.ops import (
+    Bind,
+    Devpts,
+    File,
+    MountOp,
+    Proc,
+    SessionSpec,
+    Symlink,
+    Sysfs,
+    Tmpfs,
+)
 from armroot.tuples import NamedTuple
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
@@ -41,6 +57,16 @@ class UserBind(NamedTuple):
     readonly: bool = False
 
 
+class Distribute(NamedTuple):
+    """A session whose native compiles go to distcc helpers (armroot.distribute)."""
+
+    name: str  # the bare clang's name, the same on the helpers
+    hosts: tuple[str, ...]  # DISTCC_HOSTS, checked
+    distcc: str  # the host's distcc
+    host_lib: str  # the host's directory of ld-linux-x86-64.so.2 and the libraries
+    environ: tuple[tuple[str, str], ...] = ()  # the user's own DISTCC_* settings
+
+
 class PlanInputs(NamedTuple):
     """Everything the plan depends on, read from the host and the env beforehand."""
 
@@ -59,6 +85,7 @@ class PlanInputs(NamedTuple):
     extra_ops: tuple[MountOp, ...] = ()
     user_namespace: bool = False
     pacman_wrapper: bool = False  # the root's pacman sandboxes its downloads
+    distribute: Distribute | None = None
 
 
 def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
@@ -115,7 +142,21 @@ def mounts(inputs: PlanInputs) -> tuple[MountOp, ...]:
         )
     ops += [Bind(b.source, b.target, readonly=b.readonly) for b in inputs.binds]
     ops += inputs.extra_ops
+    if inputs.distribute:
+        ops += distribute_ops(inputs.distribute)
     return tuple(ops)
+
+
+def distribute_ops(d: Distribute) -> tuple[MountOp, ...]:
+    """The host's distcc, run by the host's loader (its libraries stay out of the root's
+    way), and the shim's line that sends compiles through it."""
+    prefix = (f"{DISTCC_LIB_INSIDE}/ld-linux-x86-64.so.2", "--library-path", DISTCC_LIB_INSIDE)
+    line = "\t".join(("distribute", d.name, *prefix, DISTCC_EXE_INSIDE))
+    return (
+        Bind(d.host_lib, DISTCC_LIB_INSIDE, readonly=True),
+        Bind(d.distcc, DISTCC_EXE_INSIDE, readonly=True, recursive=False),
+        File(DISTRIBUTE_INSIDE, line + "\n"),
+    )
 
 
 def environment(inputs: PlanInputs) -> tuple[tuple[str, str], ...]:
@@ -135,6 +176,10 @@ def environment(inputs: PlanInputs) -> tuple[tuple[str, str], ...]:
     if inputs.host_ca_bundle:
         for var in CA_ENV_VARS:
             env[var] = HOST_CA_INSIDE
+    if inputs.distribute:
+        env.update(inputs.distribute.environ)
+        env["DISTCC_HOSTS"] = " ".join(inputs.distribute.hosts)
+        env["DISTCC_DIR"] = DISTCC_DIR_INSIDE
     env.update(dict(inputs.env))
     if inputs.pacman_wrapper:
         env["PATH"] = f"{PACMAN_DIR_INSIDE}:{env['PATH']}"

@@ -41,6 +41,7 @@ def env_inputs(request: Request, env_dir: str, fd: int) -> EnvInputs:
         accel_ops=accel.ops if accel else (),
         user_namespace=accel.user_namespace if accel else False,
         pacman_wrapper=pacman.sandboxes_downloads(str(env.rootfs)),
+        distribute_as=accel.distribute_as if accel else "",
     )
     if request.exclusive_for:
         envlock.exclusive(fd, env.name, request.exclusive_for)

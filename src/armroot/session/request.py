@@ -53,6 +53,9 @@ class Request(NamedTuple):
     exclusive_for: str | None = None  # hold the env's lock exclusively, for this purpose
     accel: str = "auto"  # one of ACCEL_MODES
     board: str | None = None  # the board the native compilers target (default: the env's)
+    compile_cache: bool = True  # accelerated compiles go through the compiler cache
+    cache_stats: str | None = None  # inside: where the cache logs this request's compiles
+    distribute: tuple[str, ...] = ()  # DISTCC_HOSTS words: the native clang's compiles go there
 
 
 class Result(NamedTuple):

@@ -1,0 +1,61 @@
+"""The client side of a distributed build: which helpers it asks for (--distribute,
+[distribute] hosts in armroot.toml, else the user's DISTCC_HOSTS), which of them can take
+its compiles (each checked with a real compile: a helper whose compiler differs is never
+used), and how many jobs the build then runs."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from armroot import log
+from armroot.distribute import helper
+from armroot.distribute.hosts import DEFAULT_JOBS, Host, distcc_hosts, from_distcc_hosts, parse_many
+
+
+class Plan(NamedTuple):
+    hosts: tuple[str, ...]  # DISTCC_HOSTS words for the session; () builds locally
+    jobs: int  # the build's -j
+    used: tuple[Host, ...] = ()
+
+
+def asked(cli: Sequence[str], configured: Sequence[str]) -> tuple[Host, ...]:
+    """The helpers the user asks for: --distribute, else armroot.toml, else DISTCC_HOSTS."""
+    if cli:
+        return parse_many(cli)
+    if configured:
+        return parse_many(configured)
+    value = os.environ.get("DISTCC_HOSTS", "").strip()
+    return from_distcc_hosts(value) if value else ()
+
+
+def local_jobs() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def plan(wanted: tuple[Host, ...]) -> Plan:
+    """Check every helper; the ones that can take compiles, with their jobs. A helper that
+    cannot is one line; none that can is one line and a local build."""
+    local = local_jobs()
+    compiler = helper.local_compiler()
+    with log.step(f"Checking {len(wanted)} helper(s) for {compiler.name}"):
+        checks = [helper.check(host, compiler) for host in wanted]
+    usable = [c for c in checks if c.has_compiler]
+    if not usable:
+        why = "; ".join(c.line(compiler.name) for c in checks)
+        log.warn(f"no helper can take compiles ({why}): building here alone")
+        return Plan((), local)
+    for c in checks:
+        if not c.has_compiler:
+            log.warn(f"helper {c.line(compiler.name)}: not used")
+    helpers = [(c.host, c.host.jobs or c.jobs or DEFAULT_JOBS) for c in usable]
+    jobs = local + sum(j for _, j in helpers)
+    names = ", ".join(f"{h.label} ({j})" for h, j in helpers)
+    log.info(f"distributing compiles to {names}; -j{jobs}")
+    return Plan(distcc_hosts(helpers, local), jobs, tuple(h for h, _ in helpers))
+
+
+def gone(used: tuple[Host, ...]) -> tuple[Host, ...]:
+    """The helpers of a build that no longer answer (their jobs were retried elsewhere)."""
+    return tuple(host for host in used if not helper.answers(host))

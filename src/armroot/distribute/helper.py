@@ -1,0 +1,234 @@
+"""`armroot helper serve` and `armroot helper check`: distccd with exactly armroot's native
+clang, and asking a helper whether it has the compiler a build needs.
+
+A helper runs the distribution's distccd in the foreground, its log on stderr, with a
+command list (DISTCC_CMDLIST) that names one compiler: ``armroot-clang-<digest of zig>``
+(:func:`armroot.accel.toolchain.distributed_name`), armroot's shim answering as the bare
+``zig clang`` of this machine's pinned zig. distccd serves nothing else, and refuses a client
+whose address is outside ``--allow`` (distccd has no authentication of its own: see
+docs/distribute.md for SSH and private networks).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+from armroot import log
+from armroot.accel import shim, toolchain
+from armroot.distribute.hosts import Host
+from armroot.errors import HostError, UsageError
+from armroot.store.envs import cache_home
+
+DISTCC_HINT = "install the distribution's distcc (apt install distcc)"
+CONNECT_TIMEOUT = 3.0
+PROBE = "int armroot_probe(int x) { return x * 42; }\n"
+
+
+class Compiler(NamedTuple):
+    name: str  # what clients call it
+    zig: str
+    shim: str
+
+
+def local_compiler() -> Compiler:
+    """This machine's armroot clang, by the name helpers know it by."""
+    try:
+        tools = toolchain.prepare(cache_home())
+    except toolchain.Unavailable as exc:
+        raise HostError(exc.message, exc.hint) from None
+    name = toolchain.distributed_name(toolchain.zig_digest(tools.zig, cache_home()))
+    return Compiler(name, tools.zig, tools.shim)
+
+
+def _program(name: str) -> str:
+    found = shutil.which(name) or (f"/usr/bin/{name}" if os.path.isfile(f"/usr/bin/{name}") else "")
+    if not found:
+        raise HostError(f"this machine has no {name}", DISTCC_HINT)
+    return found
+
+
+def networks(allow: tuple[str, ...]) -> tuple[str, ...]:
+    """--allow NET... as distccd takes them (ADDRESS/BITS); a bad one is one line."""
+    found: list[str] = []
+    for text in allow:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise UsageError(
+                f"--allow {text!r} is not an address or network",
+                "write it as 192.168.1.0/24, 10.0.0.5 or 127.0.0.1",
+            ) from None
+        if net.version != 4:
+            raise UsageError(f"--allow {text!r}: distccd allows IPv4 networks only", "")
+        found.append(str(net))
+    return tuple(found)
+
+
+def _layout(directory: Path, compiler: Compiler) -> dict[str, str]:
+    """The helper's directory: the compiler's name (a link to the shim), the shim's
+    configuration, distccd's command list; the environment that points at them."""
+    bin_dir = directory / "bin"
+    bin_dir.mkdir()
+    # A copy: the shim's cache may be where distccd's own user cannot reach (6 KB).
+    shutil.copyfile(compiler.shim, bin_dir / compiler.name)
+    os.chmod(bin_dir / compiler.name, 0o755)
+    config = directory / "config"
+    config.write_text(shim.helper_config(compiler.zig, compiler.name))
+    cmdlist = directory / "cmdlist"
+    cmdlist.write_text(f"{bin_dir / compiler.name}\n")
+    for path in (directory, bin_dir):
+        os.chmod(path, 0o755)  # distccd started as root serves as the distcc user
+    for path in (config, cmdlist):
+        os.chmod(path, 0o644)
+    return {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "DISTCC_CMDLIST": str(cmdlist),
+        "DISTCC_CMDLIST_NUMWORDS": "1",
+        "ARMROOT_SHIM_CONFIG": str(config),
+        "LANG": "C.UTF-8",
+    }
+
+
+def serve(allow: tuple[str, ...], listen: str | None, port: int, jobs: int | None) -> int:
+    """Run distccd in the foreground until it ends or armroot is stopped; its exit status."""
+    nets = networks(allow)
+    if not nets:
+        nets = ("127.0.0.1/32",)
+        log.info("no --allow: only this machine (127.0.0.1) may send compiles")
+    if listen is None:
+        listen = "127.0.0.1" if nets == ("127.0.0.1/32",) else "0.0.0.0"
+    try:
+        ipaddress.IPv4Address(listen)
+    except ValueError:
+        raise UsageError(f"--listen {listen!r} is not an IPv4 address", "") from None
+    if not 0 < port < 65535:
+        raise UsageError(f"--port {port} is out of range", "the statistics take the next port")
+    jobs = jobs or len(os.sched_getaffinity(0))
+    distccd = _program("distccd")
+    compiler = local_compiler()
+    # In the temporary directory: distccd started as root serves as its own user, which
+    # must reach the compiler (the cache home may be private).
+    directory = Path(tempfile.mkdtemp(prefix="armroot-helper-"))
+    try:
+        env = _layout(directory, compiler)
+        argv = [distccd, "--no-detach", "--daemon", "--log-stderr", "--log-level", "notice"]
+        argv += ["--listen", listen, "--port", str(port), "--jobs", str(jobs)]
+        argv += ["--stats", "--stats-port", str(port + 1)]
+        for net in nets:
+            argv += ["--allow", net]
+        log.info(
+            f"armroot helper: {compiler.name} (zig {compiler.zig}) on {listen}:{port}, "
+            f"{jobs} jobs, for {', '.join(nets)}; statistics on port {port + 1}"
+        )
+        # Its own session: distccd's parent signals its whole process group when it ends.
+        child = subprocess.Popen(argv, env=env, start_new_session=True, stdin=subprocess.DEVNULL)
+        try:
+            return child.wait()
+        finally:
+            if child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(child.pid, 9)
+                    child.wait()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class Check(NamedTuple):
+    host: Host
+    reachable: bool
+    has_compiler: bool = False
+    jobs: int | None = None  # distccd's own limit, from its statistics
+    why: str = ""
+
+    def line(self, name: str) -> str:
+        if not self.reachable:
+            return f"{self.host.label}: unreachable ({self.why})"
+        if not self.has_compiler:
+            return (
+                f"{self.host.label}: refused a compile for {name} (its zig is another build, "
+                f"or its --allow leaves this machine out): {self.why}"
+            )
+        jobs = f"{self.jobs} jobs" if self.jobs else "jobs unknown"
+        return f"{self.host.label}: ready, {name}, {jobs}"
+
+
+def _stats_jobs(host: Host) -> int | None:
+    """distccd's job limit (dcc_max_kids) from its statistics port, if it answers."""
+    try:
+        with socket.create_connection((host.address, host.port + 1), CONNECT_TIMEOUT) as s:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            s.settimeout(CONNECT_TIMEOUT)
+            data = b""
+            while len(data) < 8192:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError:
+        return None
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("dcc_max_kids "):
+            value = line.split()[1]
+            return int(value) if value.isdigit() and int(value) > 0 else None
+    return None
+
+
+def answers(host: Host) -> bool:
+    """Whether the helper still accepts connections (its statistics port, else its own)."""
+    for port in (host.port + 1, host.port):
+        try:
+            socket.create_connection((host.address, port), CONNECT_TIMEOUT).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def check(host: Host, compiler: Compiler) -> Check:
+    """Whether ``host`` takes compiles for ``compiler``: it answers, and a real compile sent
+    there alone (no local retry) succeeds."""
+    jobs = _stats_jobs(host)  # an armroot helper answers there: nothing in distccd's log
+    if jobs is None:
+        try:
+            socket.create_connection((host.address, host.port), CONNECT_TIMEOUT).close()
+        except OSError as exc:
+            return Check(host, False, why=exc.strerror or str(exc))
+    distcc = _program("distcc")
+    with tempfile.TemporaryDirectory(prefix="armroot-check-") as work:
+        directory = Path(work)
+        (directory / "h").mkdir()
+        env = _layout(directory / "h", compiler)
+        (directory / "probe.c").write_text(PROBE)
+        (directory / "state").mkdir()
+        env.update(
+            DISTCC_HOSTS=host.spec(1),
+            DISTCC_SKIP_LOCAL_RETRY="1",
+            DISTCC_FALLBACK="0",
+            DISTCC_DIR=str(directory / "state"),
+        )
+        for name in ("DISTCC_CMDLIST", "DISTCC_CMDLIST_NUMWORDS"):
+            env.pop(name)
+        argv = [distcc, compiler.name, "--target=aarch64-linux-gnu", "-O2", "-c", "probe.c"]
+        done = subprocess.run(
+            [*argv, "-o", "probe.o"],
+            cwd=directory,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0 or not (directory / "probe.o").is_file():
+            lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+            return Check(host, True, why=lines[-1] if lines else f"exit {done.returncode}")
+    return Check(host, True, True, jobs)

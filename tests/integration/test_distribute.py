@@ -1,0 +1,328 @@
+"""Distributed compiles and the compiler cache, for real: armroot helpers (the distribution's
+distccd with armroot's clang) on their own addresses inside a network namespace this module
+makes (loopback only: nothing else is reachable from it), fmt built in a real arm64 env,
+its objects compared byte for byte with a local build's, ccache's hit figures read from
+`armroot build --verbose`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from tests.helpers import armroot
+from tests.integration.conftest import ArmEnv
+from tests.integration.test_accel import _build_dir, _fmt_project
+from tests.integration.workloads import FMT_GTEST_SYSTEM_PACKAGES
+
+pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network, pytest.mark.slow]
+
+NET = "10.77.0"  # the namespace's addresses, all on its own loopback
+HELPERS = {"one": f"{NET}.2", "two": f"{NET}.3", "other-zig": f"{NET}.4", "strict": f"{NET}.5"}
+NOBODY = f"{NET}.9"  # an address nothing listens on
+
+
+class Netns(NamedTuple):
+    holder: subprocess.Popen[bytes]  # the process whose network namespace this is
+
+    def argv(self, *words: str) -> list[str]:
+        return ["nsenter", "-t", str(self.holder.pid), "-n", *words]
+
+
+@pytest.fixture(scope="module")
+def netns() -> Iterator[Netns]:
+    holder = subprocess.Popen(["unshare", "--net", "--", "sleep", "7200"])
+    ns = Netns(holder)
+    try:
+        time.sleep(0.2)
+        subprocess.run(ns.argv("ip", "link", "set", "lo", "up"), check=True)
+        for address in (*HELPERS.values(), NOBODY):
+            subprocess.run(ns.argv("ip", "addr", "add", f"{address}/32", "dev", "lo"), check=True)
+        yield ns
+    finally:
+        holder.kill()  # by PID: the namespace goes with its last process
+        holder.wait()
+
+
+class Helper(NamedTuple):
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def jobs(self) -> int:
+        """Compiles this helper served for builds (not the clients' check compiles)."""
+        text = self.log.read_text(errors="replace")
+        return sum(1 for ln in text.splitlines() if "COMPILE_OK" in ln and "probe.c" not in ln)
+
+    def distccd(self) -> int:
+        """The helper's distccd (its child, in a session of its own)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert children, self.log.read_text()
+        return int(children[0])
+
+
+def _environ(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ, ARMROOT_HOME=str(home))
+    env.update(extra or {})
+    return env
+
+
+def _serve(
+    ns: Netns, home: Path, address: str, log: Path, allow: str, env: Mapping[str, str] | None = None
+) -> Helper:
+    argv = [sys.executable, "-m", "armroot", "helper", "serve", "--listen", address]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ns.argv(*argv, "--allow", allow, "--jobs", "2"),
+            env=_environ(home, env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    helper = Helper(process, log)
+    deadline = time.monotonic() + 60
+    while "statistics on port" not in log.read_text(errors="replace"):
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+    time.sleep(0.5)  # distccd binds after armroot's line
+    return helper
+
+
+def _stop(helper: Helper) -> None:
+    if helper.process.poll() is None:
+        helper.process.terminate()  # armroot ends its distccd, by PID
+    helper.process.wait(timeout=30)
+
+
+def _other_zig(tmp: Path) -> Path:
+    """The same clang with one byte more at the end of the zig binary: another build, as a
+    helper with another armroot's zig would have (its lib/ beside it, as zig expects)."""
+    import ziglang  # type: ignore[import-untyped]
+
+    original = Path(ziglang.__file__).parent
+    other = tmp / "other-zig"
+    other.mkdir()
+    shutil.copyfile(original / "zig", other / "zig")
+    with (other / "zig").open("ab") as f:
+        f.write(b"\0")
+    os.chmod(other / "zig", 0o755)
+    (other / "lib").symlink_to(original / "lib")
+    return other / "zig"
+
+
+def _objects(build_dir: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(build_dir)): p.read_bytes()
+        for p in sorted(build_dir.glob("**/*.dir/**/*.o"))
+    }
+
+
+def _build(
+    ns: Netns, env: ArmEnv, src: Path, *options: str, timeout: float = 1500
+) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "armroot", "-v", "build", "--src", str(src), "--accel", "clang"]
+    return subprocess.run(
+        ns.argv(*argv, *options),
+        env=_environ(env.home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _cache_line(done: subprocess.CompletedProcess[str]) -> tuple[int, int]:
+    found = re.search(r"compiler cache: (\d+) hits?, (\d+) miss(?:es)?", done.stdout + done.stderr)
+    assert found, done.stderr[-3000:]
+    return int(found[1]), int(found[2])
+
+
+class Fmt(NamedTuple):
+    env: ArmEnv
+    src: Path
+    reference: dict[str, bytes]  # objects of a local build without the cache
+
+
+@pytest.fixture(scope="module")
+def arm64(shared_envs: dict[str, ArmEnv]) -> ArmEnv:
+    """The shared arm64 env with what the builds in the namespace (which reaches nothing)
+    would fetch: fmt's packages, the native cmake's wheel."""
+    env = shared_envs["arm64"]
+    armroot("install", env.name, *FMT_GTEST_SYSTEM_PACKAGES, home=env.home, check=True)
+    cmake = ("run", env.name, "--accel", "clang", "--", "cmake", "--version")
+    armroot(*cmake, home=env.home, check=True)
+    return env
+
+
+@pytest.fixture(scope="module")
+def fmt(netns: Netns, arm64: ArmEnv, tmp_path_factory: pytest.TempPathFactory) -> Fmt:
+    env = arm64
+    src = _fmt_project(tmp_path_factory.mktemp("distribute"), env)
+    toml = src / "armroot.toml"  # as many jobs as armroot says the helpers add
+    toml.write_text(toml.read_text().replace("-- -j2 ", "-- -j$ARMROOT_JOBS "))
+    done = _build(netns, env, src, "--no-cache")
+    assert done.returncode == 0, done.stderr[-3000:]
+    reference = _objects(_build_dir(env, src, "clang"))
+    assert len(reference) >= 6, sorted(reference)
+    return Fmt(env, src, reference)
+
+
+def _clean(fmt: Fmt) -> Path:
+    build_dir = _build_dir(fmt.env, fmt.src, "clang")
+    shutil.rmtree(build_dir)  # armroot's own directory: nothing is mounted there now
+    build_dir.mkdir()
+    return build_dir
+
+
+def test_fmt_compiles_on_helpers_the_same_objects_and_a_warm_cache_serves_them(
+    netns: Netns, fmt: Fmt, tmp_path: Path
+) -> None:
+    cache = fmt.env.home / "cache"
+    other = _other_zig(tmp_path)
+    helpers = {
+        name: _serve(netns, tmp_path, HELPERS[name], tmp_path / f"{name}.log", f"{NET}.0/24", env)
+        for name, env in (("one", None), ("two", None), ("other-zig", {"ARMROOT_ZIG": str(other)}))
+    }
+    try:
+        shutil.rmtree(cache / "ccache", ignore_errors=True)  # this store's: a cold cache
+        _clean(fmt)
+        hosts = ",".join(HELPERS[n] for n in ("one", "two", "other-zig"))
+        done = _build(netns, fmt.env, fmt.src, "--distribute", hosts)
+        assert done.returncode == 0, done.stderr[-3000:]
+        out = done.stdout + done.stderr
+        log = (_build_dir(fmt.env, fmt.src, "clang") / "armroot-build.log").read_text()
+        assert "100% tests passed" in log
+        # The helper with another zig is refused by the compiler's name, in one line.
+        refused = [ln for ln in out.splitlines() if HELPERS["other-zig"] in ln]
+        assert len(refused) == 1 and "armroot-clang-" in refused[0] and "not used" in refused[0]
+        assert helpers["other-zig"].jobs() == 0
+        assert helpers["one"].jobs() > 0 and helpers["two"].jobs() > 0, out[-3000:]
+        jobs = len(os.sched_getaffinity(0)) + 4  # this machine's cores and each helper's 2
+        assert f"-j{jobs}" in out
+        assert _objects(_build_dir(fmt.env, fmt.src, "clang")) == fmt.reference
+        # Cold: each object compiled (and distributed) once; a source the build compiles
+        # twice the same way (fmt's test-main and posix-mock-test share some) hits already.
+        hits, misses = _cache_line(done)
+        assert misses >= len(fmt.reference), (hits, misses)
+    finally:
+        for helper in helpers.values():
+            _stop(helper)
+    # A clean build dir again, no helpers: the cache has every compile.
+    _clean(fmt)
+    warm = _build(netns, fmt.env, fmt.src)
+    assert warm.returncode == 0, warm.stderr[-3000:]
+    hits, misses = _cache_line(warm)
+    assert hits / (hits + misses) >= 0.95, (hits, misses)
+    assert _objects(_build_dir(fmt.env, fmt.src, "clang")) == fmt.reference
+
+
+def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
+    netns: Netns, fmt: Fmt, tmp_path: Path
+) -> None:
+    helpers = [
+        _serve(netns, tmp_path, HELPERS[n], tmp_path / f"{n}.log", f"{NET}.0/24")
+        for n in ("one", "two")
+    ]
+    build_dir = _clean(fmt)
+    # The build waits, after configuring, for this test to kill the first helper: it is
+    # checked and listed, then gone when the compiles start.
+    go = build_dir / ".go"
+    toml = fmt.src / "armroot.toml"
+    original = toml.read_text()
+    toml.write_text(
+        original.replace(
+            'build = ["sh", "-c", "',
+            'build = ["sh", "-c", "touch /build/.go; while [ -e /build/.go ]; do sleep 0.2; done; ',
+        )
+    )
+    try:
+        build = subprocess.Popen(
+            netns.argv(
+                sys.executable, "-m", "armroot", "build", "--src", str(fmt.src),
+                "--accel", "clang", "--no-cache",
+                "--distribute", f"{HELPERS['one']},{HELPERS['two']}",
+            ),
+            env=_environ(fmt.env.home),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 900
+        while not go.exists():
+            assert build.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        os.killpg(helpers[0].distccd(), signal.SIGKILL)  # the helper dies, unannounced
+        go.unlink()
+        out, _ = build.communicate(timeout=1500)
+    finally:
+        toml.write_text(original)
+        for helper in helpers:
+            _stop(helper)
+    assert build.returncode == 0, out[-3000:]
+    warned = [ln for ln in out.splitlines() if ln.startswith("warning:")]
+    assert warned == [
+        f"warning: helper {HELPERS['one']}:3632 stopped answering during the build: "
+        "its jobs ran elsewhere"
+    ]
+    log = (build_dir / "armroot-build.log").read_text()
+    assert f"connect to {HELPERS['one']}:3632 failed" in log  # distcc's own line, then elsewhere
+    assert "100% tests passed" in log
+    assert _objects(build_dir) == fmt.reference
+
+
+def test_one_changed_source_is_the_one_compile_the_cache_misses(fmt: Fmt, netns: Netns) -> None:
+    _clean(fmt)
+    first = _build(netns, fmt.env, fmt.src)  # fills the build dir (and the cache, if need be)
+    assert first.returncode == 0, first.stderr[-3000:]
+    source = fmt.src / "test" / "color-test.cc"
+    original = source.read_text()
+    source.write_text(original + "\nint armroot_changed() { return 1; }\n")
+    try:
+        again = _build(netns, fmt.env, fmt.src)
+    finally:
+        source.write_text(original)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _cache_line(again) == (0, 1)
+
+
+def test_no_helper_reachable_is_one_warning_and_a_local_build(
+    netns: Netns, arm64: ArmEnv, tmp_path: Path
+) -> None:
+    env = arm64
+    src = tmp_path / "hello"
+    src.mkdir()
+    (src / "hello.c").write_text('#include <stdio.h>\nint main(void) { puts("hi"); }\n')
+    (src / "Makefile").write_text("hello: hello.o\n")
+    done = _build(netns, env, src, env.name, "--distribute", NOBODY)
+    assert done.returncode == 0, done.stderr[-3000:]
+    warnings = [ln for ln in done.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "no helper can take compiles" in warnings[0], warnings
+    assert f"{NOBODY}:3632: unreachable" in warnings[0]
+
+
+def test_a_client_outside_allow_is_refused_by_the_helper(netns: Netns, tmp_path: Path) -> None:
+    log = tmp_path / "strict.log"
+    helper = _serve(netns, tmp_path, HELPERS["strict"], log, f"{NET}.200/32")
+    try:
+        check = subprocess.run(
+            netns.argv(sys.executable, "-m", "armroot", "helper", "check", HELPERS["strict"]),
+            env=_environ(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        _stop(helper)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "refused a compile" in check.stdout
+    assert f"connection from client '{HELPERS['strict']}:" in log.read_text()
+    assert "denied by access list" in log.read_text()
