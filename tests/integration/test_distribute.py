@@ -89,9 +89,13 @@ def _serve(
         )
     helper = Helper(process, log)
     deadline = time.monotonic() + 60
-    while "statistics on port" not in log.read_text(errors="replace"):
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-        time.sleep(0.2)
+    try:
+        while "statistics on port" not in log.read_text(errors="replace"):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+    except BaseException:
+        _stop(helper)
+        raise
     time.sleep(0.5)  # distccd binds after armroot's line
     return helper
 
@@ -187,19 +191,19 @@ def test_fmt_compiles_on_helpers_the_same_objects_and_a_warm_cache_serves_them(
 ) -> None:
     cache = fmt.env.home / "cache"
     other = _other_zig(tmp_path)
-    helpers = {
-        name: _serve(netns, tmp_path, HELPERS[name], tmp_path / f"{name}.log", f"{NET}.0/24", env)
-        for name, env in (("one", None), ("two", None), ("other-zig", {"ARMROOT_ZIG": str(other)}))
-    }
+    helpers: dict[str, Helper] = {}
     try:
+        for name, env in (("one", None), ("two", None), ("other-zig", {"ARMROOT_ZIG": str(other)})):
+            log = tmp_path / f"{name}.log"
+            helpers[name] = _serve(netns, tmp_path, HELPERS[name], log, f"{NET}.0/24", env)
         shutil.rmtree(cache / "ccache", ignore_errors=True)  # this store's: a cold cache
         _clean(fmt)
         hosts = ",".join(HELPERS[n] for n in ("one", "two", "other-zig"))
         done = _build(netns, fmt.env, fmt.src, "--distribute", hosts)
         assert done.returncode == 0, done.stderr[-3000:]
         out = done.stdout + done.stderr
-        log = (_build_dir(fmt.env, fmt.src, "clang") / "armroot-build.log").read_text()
-        assert "100% tests passed" in log
+        built = (_build_dir(fmt.env, fmt.src, "clang") / "armroot-build.log").read_text()
+        assert "100% tests passed" in built
         # The helper with another zig is refused by the compiler's name, in one line.
         refused = [ln for ln in out.splitlines() if HELPERS["other-zig"] in ln]
         assert len(refused) == 1 and "armroot-clang-" in refused[0] and "not used" in refused[0]
@@ -227,10 +231,10 @@ def test_fmt_compiles_on_helpers_the_same_objects_and_a_warm_cache_serves_them(
 def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
     netns: Netns, fmt: Fmt, tmp_path: Path
 ) -> None:
-    helpers = [
-        _serve(netns, tmp_path, HELPERS[n], tmp_path / f"{n}.log", f"{NET}.0/24")
-        for n in ("one", "two")
-    ]
+    """The first helper is killed after the build checked it and configured (its configure
+    checks went there too), before the compiles: every compile that tries it fails to
+    connect and goes elsewhere."""
+    helpers: list[Helper] = []
     build_dir = _clean(fmt)
     # The build waits, after configuring, for this test to kill the first helper: it is
     # checked and listed, then gone when the compiles start.
@@ -243,7 +247,12 @@ def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
             'build = ["sh", "-c", "touch /build/.go; while [ -e /build/.go ]; do sleep 0.2; done; ',
         )
     )
+    build: subprocess.Popen[str] | None = None
     try:
+        for n in ("one", "two"):
+            helpers.append(
+                _serve(netns, tmp_path, HELPERS[n], tmp_path / f"{n}.log", f"{NET}.0/24")
+            )
         build = subprocess.Popen(
             netns.argv(
                 sys.executable, "-m", "armroot", "build", "--src", str(fmt.src),
@@ -263,6 +272,9 @@ def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
         go.unlink()
         out, _ = build.communicate(timeout=1500)
     finally:
+        if build is not None and build.poll() is None:
+            build.terminate()  # armroot ends its session (by PID)
+            build.communicate(timeout=60)
         toml.write_text(original)
         for helper in helpers:
             _stop(helper)
@@ -279,18 +291,25 @@ def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
 
 
 def test_one_changed_source_is_the_one_compile_the_cache_misses(fmt: Fmt, netns: Netns) -> None:
+    """From a clean build directory with a warm cache, one source changed: every other
+    compile hits, that one misses (and an incremental build then compiles nothing)."""
     _clean(fmt)
-    first = _build(netns, fmt.env, fmt.src)  # fills the build dir (and the cache, if need be)
+    first = _build(netns, fmt.env, fmt.src)  # the cache has every compile now
     assert first.returncode == 0, first.stderr[-3000:]
     source = fmt.src / "test" / "color-test.cc"
     original = source.read_text()
     source.write_text(original + "\nint armroot_changed() { return 1; }\n")
     try:
+        _clean(fmt)
         again = _build(netns, fmt.env, fmt.src)
+        assert again.returncode == 0, again.stderr[-3000:]
+        hits, misses = _cache_line(again)
+        assert misses == 1 and hits >= len(fmt.reference) - 1, (hits, misses)
+        incremental = _build(netns, fmt.env, fmt.src)
+        assert incremental.returncode == 0, incremental.stderr[-3000:]
+        assert "compiler cache: no cacheable compiles" in incremental.stderr
     finally:
         source.write_text(original)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert _cache_line(again) == (0, 1)
 
 
 def test_no_helper_reachable_is_one_warning_and_a_local_build(

@@ -38,12 +38,21 @@ def test_a_bad_helper_address_is_one_line_saying_how_to_write_it(text: str) -> N
 
 def test_distcc_hosts_from_the_environment_take_only_plain_helpers() -> None:
     assert hosts.from_distcc_hosts("10.0.0.5/4 10.0.0.6") == (
-        hosts.Host("10.0.0.5", jobs=4),
-        hosts.Host("10.0.0.6"),
+        (hosts.Host("10.0.0.5", jobs=4), hosts.Host("10.0.0.6")),
+        (),
     )
-    for value in ("localhost 10.0.0.5", "@ssh-host", "10.0.0.5,lzo", "--randomize 10.0.0.5"):
-        with pytest.raises(UsageError, match="DISTCC_HOSTS"):
-            hosts.from_distcc_hosts(value)
+    found, skipped = hosts.from_distcc_hosts(
+        "localhost 10.0.0.5 @ssh-host 10.0.0.6,lzo --randomize"
+    )
+    assert found == (hosts.Host("10.0.0.5"),)
+    assert skipped == ("localhost", "@ssh-host", "10.0.0.6,lzo", "--randomize")
+
+
+def test_the_same_helper_twice_is_one_helper_with_the_jobs_given() -> None:
+    assert hosts.parse_many(["10.0.0.5", "10.0.0.5:3632/4", "10.0.0.5:4000"]) == (
+        hosts.Host("10.0.0.5", 3632, 4),
+        hosts.Host("10.0.0.5", 4000),
+    )
 
 
 def test_distcc_hosts_lists_the_helpers_then_this_machine() -> None:
@@ -82,10 +91,28 @@ def test_a_distributed_session_gets_distcc_by_the_hosts_loader_and_the_shims_lin
     assert "DISTCC_HOSTS" not in dict(environment(plain))
 
 
-def test_the_users_distcc_settings_reach_the_session_but_not_over_armroots() -> None:
-    mine = DIST._replace(environ=(("DISTCC_IO_TIMEOUT", "30"),))
-    env = dict(environment(PlanInputs(root="/r", argv=("make",), distribute=mine)))
-    assert env["DISTCC_IO_TIMEOUT"] == "30" and env["DISTCC_HOSTS"].endswith("localhost/1")
+def test_the_users_distcc_settings_reach_the_session_but_not_over_armroots(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from armroot.session.inputs import EnvInputs, plan_inputs
+    from armroot.session.request import Request
+
+    for name, value in (
+        ("DISTCC_IO_TIMEOUT", "30"),
+        ("DISTCC_HOSTS", "elsewhere"),
+        ("DISTCC_DIR", "/root/.distcc"),
+        ("DISTCC_FALLBACK", "0"),
+        ("DISTCC_SKIP_LOCAL_RETRY", "1"),
+    ):
+        monkeypatch.setenv(name, value)
+    env = EnvInputs("/r", None, (), distribute_as="armroot-clang-0123")
+    inputs = plan_inputs(env, Request("pi", ("make",), distribute=("10.0.0.5:3632/2",)))
+    assert inputs.distribute is not None
+    assert inputs.distribute.environ == (("DISTCC_IO_TIMEOUT", "30"),)
+    session = dict(environment(inputs))
+    assert session["DISTCC_HOSTS"] == "10.0.0.5:3632/2"
+    assert session["DISTCC_DIR"].startswith("/run/armroot/")
+    assert "DISTCC_FALLBACK" not in session and "DISTCC_SKIP_LOCAL_RETRY" not in session
 
 
 def test_a_helper_runs_the_named_compiler_as_its_bare_zig_clang() -> None:
@@ -100,16 +127,26 @@ def test_a_helper_runs_the_named_compiler_as_its_bare_zig_clang() -> None:
         shim.helper_config("/a\tb/zig", "x")
 
 
-def test_the_zig_digest_is_kept_by_size_and_mtime(tmp_path: object) -> None:
+def test_the_zig_digest_is_kept_and_a_replaced_zig_is_hashed_anew(tmp_path: object) -> None:
+    import hashlib
+    import os
     from pathlib import Path
 
     base = Path(str(tmp_path))
     zig = base / "zig"
     zig.write_bytes(b"zig 1")
     first = toolchain.zig_digest(str(zig), base / "cache")
-    assert first == toolchain.zig_digest(str(zig), base / "cache")
-    zig.write_bytes(b"zig 2, another build")
-    assert toolchain.zig_digest(str(zig), base / "cache") != first
+    assert first == hashlib.sha256(b"zig 1").hexdigest()
+    kept = list((base / "cache" / "accel").glob("zig-*.sha256"))
+    assert len(kept) == 1
+    kept[0].write_text("f" * 64 + "\n")  # the kept digest is what a second call answers
+    assert toolchain.zig_digest(str(zig), base / "cache") == "f" * 64
+    st = os.stat(zig)
+    other = base / "zig.new"
+    other.write_bytes(b"zig 2")  # the same size and mtime, another file
+    os.utime(other, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(other, zig)
+    assert toolchain.zig_digest(str(zig), base / "cache") == hashlib.sha256(b"zig 2").hexdigest()
 
 
 def test_armroot_toml_names_the_helpers() -> None:

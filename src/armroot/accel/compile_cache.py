@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import sysconfig
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -25,6 +25,7 @@ from armroot.accel.layout import (
     CCACHE_BIN_INSIDE,
     CCACHE_DIR_INSIDE,
     CCACHE_EXE_INSIDE,
+    ccache_beside,
 )
 from armroot.accel.mounts import SessionAccel
 from armroot.rootfs.paths import DEFAULT_PATH
@@ -46,7 +47,7 @@ def find() -> str | None:
     from armroot.host import qemu
 
     configured = os.environ.get(CCACHE_VAR)
-    candidate = configured or os.path.join(sysconfig.get_path("scripts"), "ccache")
+    candidate = configured or ccache_beside(sys.executable)
     usable = os.path.isfile(candidate) and os.access(candidate, os.X_OK)
     if usable and qemu.interpreter_is_static(candidate):
         return os.path.realpath(candidate)

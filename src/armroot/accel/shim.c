@@ -94,6 +94,7 @@ static char config[CONFIG_MAX + 1];
 static char *new_argv[MAX_ARGS + 1];
 
 static const char *config_path = CONFIG_PATH;
+static int config_is_sessions = 1; /* not $ARMROOT_SHIM_CONFIG's */
 static size_t config_used;
 
 /* Append the file at ``path`` to the configuration; 0 if it cannot be opened. */
@@ -116,10 +117,13 @@ static int read_file(const char *path) {
 
 static void read_config(char **envp) {
     for (char **e = envp; *e; e++)
-        if (starts(*e, "ARMROOT_SHIM_CONFIG=")) config_path = *e + 20;
+        if (starts(*e, "ARMROOT_SHIM_CONFIG=")) {
+            config_path = *e + 20;
+            config_is_sessions = 0;
+        }
     if (!read_file(config_path)) die("cannot read its configuration", config_path);
     /* A session's request to distribute its compiles (the session's part is cached). */
-    if (config_path == (const char *)CONFIG_PATH && config_used && config[config_used - 1] == '\n')
+    if (config_is_sessions && config_used && config[config_used - 1] == '\n')
         read_file(DISTRIBUTE_PATH);
 }
 
@@ -323,15 +327,18 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
         if (fallback) fall_back(tool, fallback, argv, envp, "too many arguments", "", verbose);
         die(tool, "too many arguments");
     }
-    int k = 0, has_output = 0, chooses_arch = 0;
-    for (int i = 1; i < argc; i++)
+    int has_output = 0, chooses_arch = 0;
+    for (int i = 1; i < argc; i++) {
         if (starts(argv[i], "-march=") || starts(argv[i], "-mcpu=")) chooses_arch = 1;
+        if (starts(argv[i], "-o")) has_output = 1;
+    }
     static char cwd_arg[4096 + 32] = "-fdebug-compilation-dir=";
+    if (distributed && sys3(SYS_getcwd, (long)(cwd_arg + 24), 4096, 0) < 0) distributed = 0;
+    /* The native command line, through distcc (distributed) or not. */
+    int k = 0;
     if (distributed) {
         for (int i = 2; i < distribute.count; i++) new_argv[k++] = field(distribute, i);
         new_argv[k++] = field(distribute, 1);
-        if (sys3(SYS_getcwd, (long)(cwd_arg + 24), 4096, 0) < 0)
-            fall_back(tool, fallback, argv, envp, "no working directory", "", verbose);
     }
     for (int i = distributed ? 2 : 0; i < words; i++) {
         char *word = field(command, i + 2);
@@ -341,10 +348,7 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
         if (!skip) new_argv[k++] = word;
     }
     if (distributed) new_argv[k++] = cwd_arg;
-    for (int i = 1; i < argc; i++) {
-        new_argv[k++] = argv[i];
-        if (starts(argv[i], "-o")) has_output = 1;
-    }
+    for (int i = 1; i < argc; i++) new_argv[k++] = argv[i];
     new_argv[k] = 0;
     if (!fallback) {
         sys3(SYS_execve, (long)new_argv[0], (long)new_argv, (long)envp);
@@ -357,6 +361,25 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
     /* Output goes to stdout when no -o names a file (-E, -M, --version ...): held too. */
     struct held err, out;
     int code = run(new_argv, envp, !has_output, &err, &out);
+    /* distcc's own failure (its exit statuses are 100-127; a compile that fails returns the
+       compiler's): the same native compile here, before gcc is asked. */
+    if (distributed && code >= 100 && code < 128 && !streaming) {
+        if (verbose) {
+            const char *parts[] = {tool, ": distcc failed, compiling here: ", first_line(&err), 0};
+            say(parts);
+        }
+        int n = 0;
+        for (int i = 0; i < words; i++) {
+            char *word = field(command, i + 2);
+            int skip = 0;
+            for (int j = 0; chooses_arch && j < ndefaults; j++)
+                if (seq(word, field(arch_defaults[j], 1))) skip = 1;
+            if (!skip) new_argv[n++] = word;
+        }
+        for (int i = 1; i < argc; i++) new_argv[n++] = argv[i];
+        new_argv[n] = 0;
+        code = run(new_argv, envp, !has_output, &err, &out);
+    }
     if (code != 0 && !streaming)
         fall_back(tool, fallback, argv, envp, "native compiler failed: ", first_line(&err),
                   verbose);

@@ -69,12 +69,13 @@ DISTRIBUTED_PREFIX = "armroot-clang-"
 
 
 def zig_digest(zig: str, cache: Path) -> str:
-    """The sha256 of the zig binary, kept in ``cache`` by its size and mtime (hashing it
-    takes a fraction of a second; every planned session would pay it)."""
+    """The sha256 of the zig binary, kept in ``cache`` by its path, inode, size, mtime and
+    ctime (hashing it takes a fraction of a second; every planned session would pay it)."""
     import hashlib
 
     st = os.stat(zig)
-    kept = cache / "accel" / f"zig-{st.st_size}-{st.st_mtime_ns}.sha256"
+    made = zlib.crc32(f"{os.path.realpath(zig)}\0{st.st_ino}\0{st.st_ctime_ns}".encode())
+    kept = cache / "accel" / f"zig-{st.st_size}-{st.st_mtime_ns}-{made:08x}.sha256"
     try:
         text = kept.read_text().strip()
         if len(text) == 64:

@@ -227,8 +227,11 @@ def helper(args: Args, command: Command) -> int:
         return helper_mod.serve(tuple(args.allow), args.listen, args.port, args.jobs)
     if not args.host:
         raise UsageError("helper check needs the helper's address", "armroot helper check HOST")
-    if args.allow or args.listen or args.jobs:
-        raise UsageError("--allow, --listen and --jobs are for helper serve", "")
+    if args.allow or args.listen or args.jobs or args.port != hosts.DEFAULT_PORT:
+        raise UsageError(
+            "--allow, --listen, --jobs and --port are for helper serve",
+            "give the helper's port in its address: armroot helper check HOST:PORT",
+        )
     compiler = helper_mod.local_compiler()
     found = helper_mod.check(hosts.parse(args.host), compiler)
     print(found.line(compiler.name))

@@ -140,6 +140,18 @@ def _script(steps: tuple[tuple[str, ...], ...], quiet: bool, smoke: tuple[str, .
     )
 
 
+def _read_own(path: Path) -> str | None:
+    """A file the session wrote in the build directory, never through a symlink it planted."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, errors="replace") as f:
+        return f.read(16 << 20)
+
+
 def _distributable(mode: str) -> str:
     """The accel mode a distributed build runs in: the native clang, whose compiles any
     helper with the same zig can run (the twin compilers cannot be distributed yet)."""
@@ -179,7 +191,10 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
         log.warn(pages)
     arch = archmod.by_name(env.meta.arch)
     mode = accel_mode(options.accel, configured=config.accel)
-    wanted = distclient.asked(options.distribute, config.distribute)
+    wanted, own_words = distclient.asked(options.distribute, config.distribute)
+    if wanted and not own_words and mode in ("twins", "none"):
+        log.info(f"DISTCC_HOSTS is set, but --accel {mode} compiles here: not distributed")
+        wanted = ()
     if wanted:
         mode = _distributable(mode)
     distributed = distclient.plan(wanted) if wanted else None
@@ -246,8 +261,8 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
             log.warn(
                 f"helper {host.label} stopped answering during the build: its jobs ran elsewhere"
             )
-    if counted and stats_log.is_file():
-        log.info(compile_cache.parse_stats_log(stats_log.read_text(errors="replace")).line())
+    if counted and (text := _read_own(stats_log)) is not None:
+        log.info(compile_cache.parse_stats_log(text).line())
     if code != 0:
         if quiet:
             log.console().print(_tail(build_dir / LOG_NAME), markup=False, highlight=False)

@@ -11,7 +11,13 @@ from typing import NamedTuple
 
 from armroot import log
 from armroot.distribute import helper
-from armroot.distribute.hosts import DEFAULT_JOBS, Host, distcc_hosts, from_distcc_hosts, parse_many
+from armroot.distribute.hosts import (
+    DEFAULT_JOBS,
+    Host,
+    distcc_hosts,
+    from_distcc_hosts,
+    parse_many,
+)
 
 
 class Plan(NamedTuple):
@@ -20,14 +26,23 @@ class Plan(NamedTuple):
     used: tuple[Host, ...] = ()
 
 
-def asked(cli: Sequence[str], configured: Sequence[str]) -> tuple[Host, ...]:
-    """The helpers the user asks for: --distribute, else armroot.toml, else DISTCC_HOSTS."""
+def asked(cli: Sequence[str], configured: Sequence[str]) -> tuple[tuple[Host, ...], bool]:
+    """The helpers the user asks for: --distribute, else armroot.toml, else DISTCC_HOSTS;
+    and whether they were asked for in armroot's own words (not only the environment)."""
     if cli:
-        return parse_many(cli)
+        return parse_many(cli), True
     if configured:
-        return parse_many(configured)
+        return parse_many(configured), True
     value = os.environ.get("DISTCC_HOSTS", "").strip()
-    return from_distcc_hosts(value) if value else ()
+    if not value:
+        return (), False
+    found, skipped = from_distcc_hosts(value)
+    if skipped:
+        log.warn(
+            f"DISTCC_HOSTS: {' '.join(skipped)} left out (armroot checks each helper and takes "
+            "plain HOST[:PORT][/JOBS] words)"
+        )
+    return found, False
 
 
 def local_jobs() -> int:

@@ -28,6 +28,7 @@ from armroot.store.envs import cache_home
 
 DISTCC_HINT = "install the distribution's distcc (apt install distcc)"
 CONNECT_TIMEOUT = 3.0
+PROBE_TIMEOUT = 30  # seconds a helper has to compile the probe
 PROBE = "int armroot_probe(int x) { return x * 42; }\n"
 
 
@@ -71,6 +72,21 @@ def networks(allow: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def _reachable_by_others(path: str) -> None:
+    """distccd started as root serves as nobody: it must be able to run ``path``."""
+    current = Path(path)
+    for part in (current, *current.parents):
+        mode = part.stat().st_mode
+        need = 0o005 if part == current else 0o001
+        if mode & need != need:
+            raise HostError(
+                f"as root, distccd serves as an unprivileged user, which cannot reach {path} "
+                f"({part} is mode {mode & 0o777:o})",
+                "run `armroot helper serve` as an ordinary user, or install armroot where "
+                "every user can read it",
+            )
+
+
 def _layout(directory: Path, compiler: Compiler) -> dict[str, str]:
     """The helper's directory: the compiler's name (a link to the shim), the shim's
     configuration, distccd's command list; the environment that points at them."""
@@ -110,9 +126,13 @@ def serve(allow: tuple[str, ...], listen: str | None, port: int, jobs: int | Non
         raise UsageError(f"--listen {listen!r} is not an IPv4 address", "") from None
     if not 0 < port < 65535:
         raise UsageError(f"--port {port} is out of range", "the statistics take the next port")
+    if jobs is not None and not 0 < jobs <= 1024:
+        raise UsageError(f"--jobs {jobs} is out of range", "give 1 to 1024 compiles at once")
     jobs = jobs or len(os.sched_getaffinity(0))
     distccd = _program("distccd")
     compiler = local_compiler()
+    if os.geteuid() == 0:
+        _reachable_by_others(compiler.zig)
     # In the temporary directory: distccd started as root serves as its own user, which
     # must reach the compiler (the cache home may be private).
     directory = Path(tempfile.mkdtemp(prefix="armroot-helper-"))
@@ -218,16 +238,20 @@ def check(host: Host, compiler: Compiler) -> Check:
         )
         for name in ("DISTCC_CMDLIST", "DISTCC_CMDLIST_NUMWORDS"):
             env.pop(name)
+        env["DISTCC_IO_TIMEOUT"] = str(PROBE_TIMEOUT)
         argv = [distcc, compiler.name, "--target=aarch64-linux-gnu", "-O2", "-c", "probe.c"]
-        done = subprocess.run(
-            [*argv, "-o", "probe.o"],
-            cwd=directory,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        try:
+            done = subprocess.run(
+                [*argv, "-o", "probe.o"],
+                cwd=directory,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT + 10,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return Check(host, True, why=f"no answer to a compile in {PROBE_TIMEOUT} s")
         if done.returncode != 0 or not (directory / "probe.o").is_file():
             lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
             return Check(host, True, why=lines[-1] if lines else f"exit {done.returncode}")

@@ -61,22 +61,28 @@ def parse_many(words: Iterable[str]) -> tuple[Host, ...]:
         for part in re.split(r"[,\s]+", word):
             if part:
                 host = parse(part)
-                if host not in found:
+                same = [h for h in found if h.label == host.label]
+                if not same:
                     found.append(host)
+                elif host.jobs is not None:  # the same helper again: its jobs, said once
+                    found[found.index(same[0])] = host
     return tuple(found)
 
 
-def from_distcc_hosts(value: str) -> tuple[Host, ...]:
-    """The plain TCP helpers of a DISTCC_HOSTS value (distcc's own syntax: its ssh hosts,
-    options and ``localhost`` are not helpers armroot can check, and are refused)."""
-    words = value.split()
-    if any(w.startswith(("-", "@")) or "@" in w or "," in w or w == "localhost" for w in words):
-        raise UsageError(
-            f"DISTCC_HOSTS={value!r}: armroot checks each helper before a build and takes only "
-            "plain HOST[:PORT][/JOBS] words",
-            "list the helpers in --distribute or [distribute] hosts in armroot.toml instead",
-        )
-    return parse_many(words)
+def from_distcc_hosts(value: str) -> tuple[tuple[Host, ...], tuple[str, ...]]:
+    """The plain TCP helpers of a DISTCC_HOSTS value, and the words left out: distcc's own
+    syntax (ssh hosts, options, ``localhost``, ``,lzo``) names nothing armroot can check."""
+    found: list[Host] = []
+    skipped: list[str] = []
+    for word in value.split():
+        if word.startswith(("-", "@")) or "@" in word or "," in word or word == "localhost":
+            skipped.append(word)
+            continue
+        try:
+            found += parse_many([word])
+        except UsageError:
+            skipped.append(word)
+    return tuple(found), tuple(skipped)
 
 
 def distcc_hosts(helpers: Iterable[tuple[Host, int]], local_jobs: int) -> tuple[str, ...]:

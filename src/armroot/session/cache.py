@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 RECORD_VERSION = 4
 # The environment variables the env's part of the plan reads (the native cmake switch, and
 # where the native toolchain is cached).
-ENVIRON = ("ARMROOT_NATIVE_CMAKE", "ARMROOT_CACHE", "XDG_CACHE_HOME")
+ENVIRON = ("ARMROOT_NATIVE_CMAKE", "ARMROOT_CACHE", "XDG_CACHE_HOME", "ARMROOT_CCACHE")
 BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 # Inside the root: the directories whose entries the plan looks up (which compilers and
 # which cmake there are: dpkg and pacman replace files by renaming, so a change shows in the
@@ -128,8 +128,14 @@ def base_fingerprint(env_dir: str, root: str) -> tuple[object, ...]:
 
 
 def fingerprint(base: tuple[object, ...], inputs: EnvInputs) -> tuple[object, ...]:
-    """``base`` and the host files the env's part of the plan binds (QEMU, the toolchain)."""
-    sources = [*inputs.qemu_binds, *(op.source for op in inputs.accel_ops if isinstance(op, Bind))]
+    """``base`` and the host files the env's part of the plan binds read-only (QEMU, the
+    toolchain; not the compiler cache, which every compile changes), and the compiler
+    cache's program whether or not the plan binds it (installed later, it is used)."""
+    sources = [
+        *inputs.qemu_binds,
+        *(op.source for op in inputs.accel_ops if isinstance(op, Bind) and op.readonly),
+        layout.ccache_beside(sys.executable),
+    ]
     return (*base, tuple((s, _signature(s)) for s in sources))
 
 

@@ -156,6 +156,17 @@ def plan_inputs(env: EnvInputs, run: Request) -> PlanInputs:
     )
 
 
+# distcc's settings armroot makes itself: where it compiles, where it keeps its state, and
+# that a compile it could not send is compiled here (never left to the root's gcc).
+ARMROOTS_DISTCC = (
+    "DISTCC_HOSTS",
+    "DISTCC_DIR",
+    "DISTCC_CMDLIST",
+    "DISTCC_FALLBACK",
+    "DISTCC_SKIP_LOCAL_RETRY",
+)
+
+
 def _distribute(env: EnvInputs, run: Request) -> Distribute | None:
     """The session's distributed compiles (armroot.distribute), when asked and possible."""
     if not run.distribute:
@@ -177,7 +188,7 @@ def _distribute(env: EnvInputs, run: Request) -> Distribute | None:
     environ = tuple(
         (k, v)
         for k, v in sorted(os.environ.items())
-        if k.startswith("DISTCC_") and k not in ("DISTCC_HOSTS", "DISTCC_DIR", "DISTCC_CMDLIST")
+        if k.startswith("DISTCC_") and k not in ARMROOTS_DISTCC
     )
     return Distribute(
         env.distribute_as,
