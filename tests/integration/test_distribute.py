@@ -106,9 +106,19 @@ def _stop(helper: Helper) -> None:
     helper.process.wait(timeout=30)
 
 
-def _other_zig(tmp: Path) -> Path:
+@pytest.fixture
+def other_zig() -> Iterator[Path]:
     """The same clang with one byte more at the end of the zig binary: another build, as a
-    helper with another armroot's zig would have (its lib/ beside it, as zig expects)."""
+    helper with another armroot's zig would have (its lib/ beside it, as zig expects); where
+    the helper's distccd, serving as nobody, can run it."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="armroot-test-zig-") as work:
+        os.chmod(work, 0o755)
+        yield _other_zig(Path(work))
+
+
+def _other_zig(tmp: Path) -> Path:
     import ziglang  # type: ignore[import-untyped]
 
     original = Path(ziglang.__file__).parent
@@ -187,10 +197,10 @@ def _clean(fmt: Fmt) -> Path:
 
 
 def test_fmt_compiles_on_helpers_the_same_objects_and_a_warm_cache_serves_them(
-    netns: Netns, fmt: Fmt, tmp_path: Path
+    netns: Netns, fmt: Fmt, tmp_path: Path, other_zig: Path
 ) -> None:
     cache = fmt.env.home / "cache"
-    other = _other_zig(tmp_path)
+    other = other_zig
     helpers: dict[str, Helper] = {}
     try:
         for name, env in (("one", None), ("two", None), ("other-zig", {"ARMROOT_ZIG": str(other)})):

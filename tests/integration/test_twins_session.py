@@ -57,7 +57,10 @@ def test_the_roots_own_programs_run_natively_and_answer_as_the_board(
     # Nothing a twin needs reaches the programs it starts.
     environment = dict(line.split("=", 1) for line in lines[5:] if "=" in line)
     assert not [k for k in environment if k.startswith("LD_") or k == "GCC_EXEC_PREFIX"]
-    assert "/run/armroot" not in environment["PATH"]
+    # ... but the compiler cache, first on PATH (ccache runs the root's gcc, found next).
+    path = environment["PATH"].split(":")
+    assert path[0] == "/run/armroot/ccache/bin"
+    assert not [p for p in path[1:] if p.startswith("/run/armroot")], path
     # The handler says what ran natively.
     verbose = _run(
         env, "-v", env.name, "--", "sh", "-c", "make --version >/dev/null; dpkg -l dash >/dev/null"
