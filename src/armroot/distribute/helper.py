@@ -99,6 +99,9 @@ def _layout(directory: Path, compiler: Compiler) -> dict[str, str]:
     config.write_text(shim.helper_config(compiler.zig, compiler.name))
     cmdlist = directory / "cmdlist"
     cmdlist.write_text(f"{bin_dir / compiler.name}\n")
+    tmp = directory / "tmp"
+    tmp.mkdir()
+    os.chmod(tmp, 0o1777)  # distccd started as root writes here as nobody
     for path in (directory, bin_dir):
         os.chmod(path, 0o755)  # distccd started as root serves as the distcc user
     for path in (config, cmdlist):
@@ -109,6 +112,8 @@ def _layout(directory: Path, compiler: Compiler) -> dict[str, str]:
         "DISTCC_CMDLIST_NUMWORDS": "1",
         "ARMROOT_SHIM_CONFIG": str(config),
         "LANG": "C.UTF-8",
+        # distcc's and distccd's temporary files, removed with the directory whatever ends them
+        "TMPDIR": str(tmp),
     }
 
 
