@@ -35,54 +35,31 @@ def gcc_key(env: Env) -> str | None:
     return f"{inside}:{st.st_size}:{st.st_mtime_ns}"
 
 
-def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tuple[str, ...]) -> str:
-    argv = [
-        tools.zig,
-        "clang",
-        f"--target={triple}",
-        f"--sysroot={env.rootfs}",
-        "-resource-dir",
-        os.path.join(tools.directory, "lib"),
-        *flags,
-        "-dM",
-        "-E",
-        "-x",
-        "c",
-        "/dev/null",
-    ]
+def _ask_clang(
+    tools: toolchain.Toolchain, env: Env, triple: str, flags: tuple[str, ...], *question: str
+) -> tuple[str, str]:
+    """Run the native clang against the env's root with the target flags; its stdout and
+    stderr. A refusal is a ValueError."""
+    argv = [tools.zig, "clang", f"--target={triple}", f"--sysroot={env.rootfs}", *flags, *question]
     from armroot.host import programs  # only when an env's target is first read
 
     done = programs.run(argv, check=False, capture=True)
     if done.returncode != 0:
         first = (done.stderr.strip().splitlines() or ["no message"])[0]
         raise ValueError(f"the native compiler refuses the root's target flags: {first}")
-    return done.stdout
+    return done.stdout, done.stderr
+
+
+def _clang_macros(tools: toolchain.Toolchain, env: Env, triple: str, flags: tuple[str, ...]) -> str:
+    resource = ("-resource-dir", os.path.join(tools.directory, "lib"))
+    question = ("-dM", "-E", "-x", "c", "/dev/null")
+    return _ask_clang(tools, env, triple, (*resource, *flags), *question)[0]
 
 
 def _clang_driver(tools: toolchain.Toolchain, env: Env, triple: str, flags: tuple[str, ...]) -> str:
     """What clang's driver runs for a C++ compile against the env's root (``-###``)."""
-    argv = [
-        tools.zig,
-        "clang",
-        "--driver-mode=g++",
-        f"--target={triple}",
-        f"--sysroot={env.rootfs}",
-        *flags,
-        "-###",
-        "-c",
-        "-x",
-        "c++",
-        "/dev/null",
-        "-o",
-        "/dev/null",
-    ]
-    from armroot.host import programs
-
-    done = programs.run(argv, check=False, capture=True)
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no message"])[0]
-        raise ValueError(f"the native compiler refuses the root's target flags: {first}")
-    return done.stderr
+    question = ("--driver-mode=g++", "-###", "-c", "-x", "c++", "/dev/null", "-o", "/dev/null")
+    return _ask_clang(tools, env, triple, flags, *question)[1]
 
 
 def discover(
