@@ -78,10 +78,9 @@ def layer(
     cache_dir: str,
     ident: str,
     names: tuple[str, ...],
-    redirect: tuple[str, ...] = ("CC", "CXX"),
 ) -> SessionAccel:
-    """``accel`` with the compiler cache in front of its compilers ``names``. ``redirect``:
-    the environment variables naming a compiler by path that now name ccache's link."""
+    """``accel`` with the compiler cache in front of its compilers ``names``; CC and CXX,
+    where they name one of them by path, name ccache's link instead."""
     ops: list[MountOp] = [
         Bind(ccache, CCACHE_EXE_INSIDE, readonly=True, recursive=False),
         Bind(cache_dir, CCACHE_DIR_INSIDE, optional=True),
@@ -89,7 +88,7 @@ def layer(
     ops += [Symlink("../ccache", f"{CCACHE_BIN_INSIDE}/{name}") for name in names]
     env = dict(accel.env)
     env["PATH"] = f"{CCACHE_BIN_INSIDE}:{env.get('PATH', DEFAULT_PATH)}"
-    for var in redirect:
+    for var in ("CC", "CXX"):
         value = env.get(var)
         if value and os.path.basename(value) in names:
             env[var] = f"{CCACHE_BIN_INSIDE}/{os.path.basename(value)}"

@@ -16,6 +16,7 @@ from armroot.build import detect
 from armroot.commands import packages
 from armroot.commands.create import CreateOptions, create
 from armroot.distribute import client as distclient
+from armroot.distribute.hosts import local_jobs
 from armroot.errors import EnvNotFound, ExternalCommandError, UsageError
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
@@ -224,7 +225,7 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     build_dir = _build_dir(env, src, accel)
     qemu_env: tuple[str, ...] = (f"QEMU_CPU={board.qemu_cpu(arch)}",) if board else ()
     # For build commands of the project's own: the jobs the default build runs.
-    qemu_env += (f"ARMROOT_JOBS={jobs or distclient.local_jobs()}",)
+    qemu_env += (f"ARMROOT_JOBS={jobs or local_jobs()}",)
     if config.packages and options.ephemeral:
         qemu_env += pkg.detect(env.rootfs).env
     binds = (f"{src}:{src}", f"{build_dir}:{detect.BUILD_DIR}")

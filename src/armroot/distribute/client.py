@@ -16,6 +16,7 @@ from armroot.distribute.hosts import (
     Host,
     distcc_hosts,
     from_distcc_hosts,
+    local_jobs,
     parse_many,
 )
 
@@ -43,10 +44,6 @@ def asked(cli: Sequence[str], configured: Sequence[str]) -> tuple[tuple[Host, ..
             "plain HOST[:PORT][/JOBS] words)"
         )
     return found, False
-
-
-def local_jobs() -> int:
-    return len(os.sched_getaffinity(0))
 
 
 def plan(wanted: tuple[Host, ...]) -> Plan:

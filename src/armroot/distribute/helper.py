@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from armroot import log
 from armroot.accel import shim, toolchain
-from armroot.distribute.hosts import Host
+from armroot.distribute.hosts import Host, local_jobs
 from armroot.errors import HostError, UsageError
 from armroot.store.envs import cache_home
 
@@ -133,7 +133,7 @@ def serve(allow: tuple[str, ...], listen: str | None, port: int, jobs: int | Non
         raise UsageError(f"--port {port} is out of range", "the statistics take the next port")
     if jobs is not None and not 0 < jobs <= 1024:
         raise UsageError(f"--jobs {jobs} is out of range", "give 1 to 1024 compiles at once")
-    jobs = jobs or len(os.sched_getaffinity(0))
+    jobs = jobs or local_jobs()
     distccd = _program("distccd")
     compiler = local_compiler()
     if os.geteuid() == 0:

@@ -1,5 +1,5 @@
 """Helper addresses as users write them (``HOST[:PORT][/JOBS]``, comma- or space-separated)
-and as distcc reads them (DISTCC_HOSTS). Pure."""
+and as distcc reads them (DISTCC_HOSTS). Pure, but for local_jobs."""
 
 from __future__ import annotations
 
@@ -85,6 +85,13 @@ def from_distcc_hosts(value: str) -> tuple[tuple[Host, ...], tuple[str, ...]]:
     return tuple(found), tuple(skipped)
 
 
-def distcc_hosts(helpers: Iterable[tuple[Host, int]], local_jobs: int) -> tuple[str, ...]:
+def local_jobs() -> int:
+    """The compiles this machine takes at once: the CPUs armroot may run on."""
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+def distcc_hosts(helpers: Iterable[tuple[Host, int]], local: int) -> tuple[str, ...]:
     """DISTCC_HOSTS: each helper with its jobs, then this machine's own cores."""
-    return (*(host.spec(jobs) for host, jobs in helpers), f"localhost/{max(local_jobs, 1)}")
+    return (*(host.spec(jobs) for host, jobs in helpers), f"localhost/{max(local, 1)}")
