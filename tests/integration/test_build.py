@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -209,7 +211,34 @@ def test_bad_builds_say_what_is_wrong(shared_envs: dict[str, ArmEnv], tmp_path: 
         assert words in lines[0], (src, lines)
     failed = armroot("build", env.name, "--src", str(failing), home=env.home)
     assert "boom: error 7" in failed.stdout  # the build's own output, streamed
+    # --offline installs nothing: armroot.toml's missing package is one line, not a download.
+    wants = _make_project(tmp_path / "wants-hello")
+    _toml(wants, '[env]\npackages = ["make", "hello"]\n')
+    offline = armroot("build", env.name, "--src", str(wants), "--offline", home=env.home)
+    assert offline.returncode != 0
+    assert error_lines(offline.stderr) == [
+        f"armroot: error: armroot.toml's packages hello are not installed in '{env.name}', "
+        "and --offline downloads nothing: build once without --offline to install them"
+    ], offline.stderr
     assert _tree_digest(env.home / "envs" / env.name / "rootfs") == before
+    # A missing env with --offline, where nothing can be reached: the cache has no bootstrap
+    # of armroot.toml's image, so one line, and nothing is left in the store.
+    new = _make_project(tmp_path / "new-env")
+    _toml(new, '[env]\nname = "made-offline"\nimage = "debian:trixie"\n')
+    cut_off = subprocess.run(
+        ["unshare", "--net", sys.executable, "-m", "armroot", "build", "--offline"],
+        cwd=new,
+        env=dict(os.environ, ARMROOT_HOME=str(env.home), ARMROOT_CACHE=str(tmp_path / "cache")),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cut_off.returncode != 0
+    assert error_lines(cut_off.stderr) == [
+        "armroot: error: no cached bootstrap of Debian trixie arm64 (apt) from "
+        "http://deb.debian.org/debian: drop --offline to bootstrap it from the archive"
+    ], cut_off.stderr
+    assert not (env.home / "envs/made-offline").exists()
 
 
 def _tree_digest(root: Path) -> str:

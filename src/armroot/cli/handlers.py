@@ -88,6 +88,7 @@ def build(args: Args, command: Command) -> int:
             accel="none" if args.no_accel else args.accel,
             compile_cache=not args.no_cache,
             distribute=tuple(args.distribute),
+            offline=args.offline,
         )
     )
     for artifact in result.artifacts:

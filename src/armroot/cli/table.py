@@ -129,6 +129,11 @@ BUILD = (
             "see `armroot helper serve`)",
         },
     ),
+    _flag(
+        "--offline",
+        "fetch nothing: a missing env is restored from the newest cached bootstrap, and "
+        "armroot.toml's packages must be installed already",
+    ),
 )
 
 HELPER = (

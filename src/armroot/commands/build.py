@@ -40,6 +40,7 @@ class BuildOptions(NamedTuple):
     accel: str | None = None  # an ACCEL_MODES mode; None: armroot.toml's, else auto
     compile_cache: bool = True  # accelerated compiles through the compiler cache
     distribute: tuple[str, ...] = ()  # helpers (HOST[:PORT][/JOBS]) that take the compiles
+    offline: bool = False  # create a missing env from the cache only; install nothing
 
 
 class BuildResult(NamedTuple):
@@ -71,7 +72,19 @@ def _env_for(options: BuildOptions, config: configmod.ProjectConfig, store: Stor
         if not (config.image or config.board):
             raise
     log.info(f"'{name}' does not exist yet: creating it as armroot.toml says")
-    return create(CreateOptions(name, config.image, board=config.board), store)
+    cache = "offline" if options.offline else "auto"
+    return create(CreateOptions(name, config.image, board=config.board, cache=cache), store)
+
+
+def _offline_packages(env: Env, config: configmod.ProjectConfig, store: Store) -> None:
+    """With --offline, armroot.toml's packages must all be installed already."""
+    absent = packages.missing(env.name, config.packages, store)
+    if absent:
+        raise UsageError(
+            f"armroot.toml's packages {', '.join(absent)} are not installed in '{env.name}', "
+            "and --offline downloads nothing",
+            "build once without --offline to install them",
+        )
 
 
 def _check_image(env: Env, config: configmod.ProjectConfig) -> None:
@@ -206,7 +219,9 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
         system = config.system if config.system != "auto" else detect.detect(src)
         plan = detect.plan(system, src, config.configure, config.build, jobs)
     steps = plan.steps
-    if config.packages:
+    if config.packages and options.offline:
+        _offline_packages(env, config, store)
+    elif config.packages:
         if options.ephemeral:
             # One session: what is installed lives only in this build's overlay.
             adapter = pkg.detect(env.rootfs)
