@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import pytest
 
-from tests.helpers import armroot
+from tests.helpers import armroot, wait_for
 from tests.integration.conftest import ArmEnv
 from tests.integration.test_accel import _build_dir, _fmt_project
 from tests.integration.workloads import FMT_GTEST_SYSTEM_PACKAGES
@@ -62,12 +62,32 @@ class Helper(NamedTuple):
         text = self.log.read_text(errors="replace")
         return sum(1 for ln in text.splitlines() if "COMPILE_OK" in ln and "probe.c" not in ln)
 
+    def keeper(self) -> int:
+        """The shell armroot runs distccd under (in a session of its own)."""
+        return _child(self.process.pid, self.log)
+
     def distccd(self) -> int:
-        """The helper's distccd (its child, in a session of its own)."""
-        pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        assert children, self.log.read_text()
-        return int(children[0])
+        """The helper's distccd (the keeper's child, in a process group of its own)."""
+        return _child(self.keeper(), self.log)
+
+
+def _child(pid: int, log: Path) -> int:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert children, log.read_text()
+    return int(children[0])
+
+
+def _group(pgid: int) -> set[int]:
+    """The processes of a process group."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:
+            found.add(int(stat.parent.name))
+    return found
 
 
 def _environ(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -355,3 +375,22 @@ def test_a_client_outside_allow_is_refused_by_the_helper(netns: Netns, tmp_path:
     assert "refused a compile" in check.stdout
     assert f"connection from client '{HELPERS['strict']}:" in log.read_text()
     assert "denied by access list" in log.read_text()
+
+
+def test_a_helper_killed_by_sigkill_leaves_no_distccd_and_no_directory(
+    netns: Netns, tmp_path: Path
+) -> None:
+    log = tmp_path / "killed.log"
+    helper = _serve(netns, tmp_path, HELPERS["strict"], log, f"{NET}.0/24")
+    try:
+        keeper, distccd = helper.keeper(), helper.distccd()
+        directory = Path(Path(f"/proc/{keeper}/cmdline").read_bytes().split(b"\0")[3].decode())
+        assert directory.name.startswith("armroot-helper-") and directory.is_dir()
+        served = _group(distccd)
+        assert len(served) >= 2, served  # distccd and its workers
+        os.kill(helper.process.pid, signal.SIGKILL)  # armroot itself, unannounced
+        helper.process.wait(timeout=30)
+        assert wait_for(lambda: not _group(distccd) and not os.path.lexists(f"/proc/{keeper}"))
+        assert not directory.exists()
+    finally:
+        _stop(helper)

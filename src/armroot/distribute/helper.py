@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -24,6 +25,7 @@ from armroot import log
 from armroot.accel import shim, toolchain
 from armroot.distribute.hosts import Host, local_jobs
 from armroot.errors import HostError, UsageError
+from armroot.host.syscalls import die_with_parent
 from armroot.store.envs import cache_home
 
 DISTCC_HINT = "install the distribution's distcc (apt install distcc)"
@@ -117,6 +119,18 @@ def _layout(directory: Path, compiler: Compiler) -> dict[str, str]:
     }
 
 
+# $0: the helper's directory; "$@": distccd. Ends it (SIGTERM: distccd's parent stops its
+# children) and removes the directory however the shell is told to stop.
+_KEEPER = """
+trap 'kill -TERM "$pid" 2>/dev/null; wait "$pid"; rm -rf --one-file-system -- "$0"; exit 143' \\
+  TERM INT HUP
+"$@" & pid=$!
+wait "$pid"; status=$?
+rm -rf --one-file-system -- "$0"
+exit "$status"
+"""
+
+
 def serve(allow: tuple[str, ...], listen: str | None, port: int, jobs: int | None) -> int:
     """Run distccd in the foreground until it ends or armroot is stopped; its exit status."""
     nets = networks(allow)
@@ -153,7 +167,17 @@ def serve(allow: tuple[str, ...], listen: str | None, port: int, jobs: int | Non
             f"{jobs} jobs, for {', '.join(nets)}; statistics on port {port + 1}"
         )
         # Its own session: distccd's parent signals its whole process group when it ends.
-        child = subprocess.Popen(argv, env=env, start_new_session=True, stdin=subprocess.DEVNULL)
+        # Under a shell that takes distccd and the directory down when armroot goes, even
+        # by SIGKILL (the shell's parent-death signal, then its trap).
+        keeper = ["/bin/sh", "-c", _KEEPER, str(directory), *argv]
+        parent = os.getpid()
+        child = subprocess.Popen(
+            keeper,
+            env=env,
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=lambda: die_with_parent(parent, sig=signal.SIGTERM),
+        )
         try:
             return child.wait()
         finally:

@@ -114,13 +114,15 @@ def set_pdeathsig(sig: int = signal.SIGKILL) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
 
 
-def die_with_parent(expected_parent: int | None = None, alive_fd: int | None = None) -> None:
-    """PR_SET_PDEATHSIG(SIGKILL), closing the race where the parent died before the call.
+def die_with_parent(
+    expected_parent: int | None = None, alive_fd: int | None = None, sig: int = signal.SIGKILL
+) -> None:
+    """PR_SET_PDEATHSIG(``sig``), closing the race where the parent died before the call.
 
     The parent is known gone if getppid() changed, or (for PID 1 of a new PID namespace,
     whose getppid() is always 0) if the parent's end of the ``alive_fd`` pipe is closed.
     """
-    set_pdeathsig(signal.SIGKILL)
+    set_pdeathsig(sig)
     if expected_parent is not None and os.getppid() != expected_parent:
         os._exit(137)
     if alive_fd is not None:
