@@ -5,6 +5,43 @@ Library code raises these; only the CLI turns them into output and an exit statu
 
 from __future__ import annotations
 
+import unicodedata
+
+# Bidirectional overrides and isolates: text after them can display in another order.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str, keep: str = "") -> str:
+    """``text`` safe to print as part of one line: control characters (a newline that would
+    start a fake ``armroot: error:`` line, a terminal escape), line separators and bidi
+    controls are written as escapes; an undecodable byte of a file name (a lone surrogate from
+    ``os.fsdecode``) as ``\\xNN``, which a UTF-8 terminal could not even be sent otherwise.
+    ``keep`` names characters left as they are. The one rule for every message armroot
+    prints that can hold text from outside (member names, indexes, command output)."""
+    if text.isprintable() and not _BIDI.intersection(text):
+        return text
+    out = []
+    for ch in text:
+        if ch in keep:
+            out.append(ch)
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+# No space left on device, disk quota exceeded, read-only file system: the machine's state
+# where armroot writes (store, cache, temporary directory), not a bug nor the input's fault.
+DISK_FULL = frozenset((28, 122, 30))
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is a write refused for want of room (or of a writable disk)."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
 
 class ArmrootError(Exception):
     """Base of every error armroot reports to a person."""
@@ -18,7 +55,8 @@ class ArmrootError(Exception):
 
     def one_line(self) -> str:
         """The error as the single line the CLI prints."""
-        return f"{self.message}: {self.hint}" if self.hint else self.message
+        line = f"{self.message}: {self.hint}" if self.hint else self.message
+        return printable(line)
 
 
 class UsageError(ArmrootError):

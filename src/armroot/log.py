@@ -10,6 +10,8 @@ import contextvars
 import sys
 import time
 
+from armroot.errors import printable
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rich.console import Console
@@ -41,12 +43,12 @@ def console() -> Console:
 
 def info(message: str) -> None:
     if VERBOSITY.get() >= Verbosity.NORMAL:
-        console().print(message, markup=False)
+        console().print(printable(message, _LINES), markup=False)
 
 
 def debug(message: str) -> None:
     if VERBOSITY.get() >= Verbosity.VERBOSE:
-        console().print(f"[dim]{_escape(message)}[/dim]")
+        console().print(f"[dim]{_escape(message, _LINES)}[/dim]")
 
 
 _warned = [0]
@@ -54,7 +56,7 @@ _warned = [0]
 
 def warn(message: str) -> None:
     _warned[0] += 1
-    console().print(f"[yellow]warning:[/yellow] {_escape(message)}")
+    console().print(f"[yellow]warning:[/yellow] {_escape(message, _TAB)}")
 
 
 def warnings_given() -> int:
@@ -67,8 +69,13 @@ def error(message: str) -> None:
     console().print(f"[bold red]armroot: error:[/bold red] {_escape(message)}")
 
 
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
+_LINES = "\n\t"  # what info and debug messages may hold (a warning or an error is one line)
+_TAB = "\t"
+
+
+def _escape(text: str, keep: str = "") -> str:
+    """``text`` for rich: printable (armroot.errors.printable), its markup escaped."""
+    return printable(text, keep).replace("[", r"\[")
 
 
 class step:

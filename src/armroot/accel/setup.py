@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from armroot import log
 from armroot.accel import compile_cache, layout, mounts, probe, shim, toolchain
+from armroot.errors import disk_full
 from armroot.rootfs import arch as archmod
 from armroot.rootfs import boards
 from armroot.rootfs.paths import DEFAULT_PATH, resolve_in_root
@@ -135,6 +136,15 @@ def _twin_set(env: Env, mode: str) -> TwinSet | None:
         return prepare.prepare(env.rootfs, arch.triple, cache_home())
     except archive.TwinUnavailable as exc:
         log.warn(f"'{env.name}' runs its programs without twins: {exc.one_line()}")
+        return None
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        log.warn(
+            f"'{env.name}' runs its programs without twins: {exc.strerror} in the cache"
+            f"{where}: free space there for them"
+        )
         return None
 
 

@@ -14,7 +14,7 @@ import sys
 from armroot import log
 from armroot.cli import plain
 from armroot.cli.table import Verb, by_name
-from armroot.errors import ArmrootError
+from armroot.errors import ArmrootError, HostError, disk_full
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -74,6 +74,14 @@ def guarded(verb: Callable[[], int]) -> int:
     except ArmrootError as exc:
         log.error(exc.one_line())
         return exc.exit_code
+    except OSError as exc:
+        if not disk_full(exc):
+            raise
+        # The machine's, not the input's: a full disk wherever armroot was writing (the store,
+        # the cache, a temporary directory). Whatever was half made is already unwound.
+        where = f": {exc.filename}" if exc.filename else ""
+        log.error(f"{exc.strerror}{where}: free space there, or point armroot elsewhere")
+        return HostError.exit_code
     except KeyboardInterrupt:  # outside a session (a session passes ^C on to its command)
         log.console().print("armroot: interrupted", markup=False)
         return 130
