@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import struct
 import uuid
+import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -142,16 +143,17 @@ def test_not_a_disk_image() -> None:
 def _gpt(entries: list[tuple[uuid.UUID, int, int, str]]) -> bytes:
     """A protective MBR, a GPT header at LBA 1 and its entries at LBA 2."""
     head = bytearray(_mbr([(0xEE, 1, 0xFFFFFFFF)], 0))
-    header = bytearray(92)
-    header[:8] = b"EFI PART"
-    struct.pack_into("<QII", header, 72, 2, 128, 128)
-    head[512 : 512 + 92] = header
     for i, (type_guid, first, last, name) in enumerate(entries):
         off = 1024 + 128 * i
         head[off : off + 16] = type_guid.bytes_le
         struct.pack_into("<QQ", head, off + 32, first, last)
         encoded = name.encode("utf-16-le")
         head[off + 56 : off + 56 + len(encoded)] = encoded
+    header = bytearray(92)
+    struct.pack_into("<8sII", header, 0, b"EFI PART", 0x00010000, 92)
+    struct.pack_into("<QIII", header, 72, 2, 128, 128, zlib.crc32(head[1024 : 1024 + 128 * 128]))
+    struct.pack_into("<I", header, 16, zlib.crc32(header))
+    head[512 : 512 + 92] = header
     return bytes(head)
 
 

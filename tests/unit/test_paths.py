@@ -54,3 +54,15 @@ def test_is_within_matches_path_components_not_prefixes() -> None:
     assert is_within(Path("/store/envs/pi"), Path("/store/envs/pi/rootfs/proc"))
     assert is_within(Path("/store/envs/pi"), Path("/store/envs/pi"))
     assert not is_within(Path("/store/envs/pi"), Path("/store/envs/pi2/rootfs"))
+
+
+def test_regression_a_path_through_a_regular_file_resolves_inside_the_root(
+    tmp_path: Path,
+) -> None:
+    """Found by test_fuzz_partitions (a root whose /etc is a file): resolving /etc/fstab
+    raised NotADirectoryError instead of naming a path that does not exist."""
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "etc").write_text("not a directory\n")
+    assert resolve_in_root(root, "/etc/fstab") == root / "etc/fstab"
+    assert resolve_in_root(root, "/etc/../../x") == root / "x"

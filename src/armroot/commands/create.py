@@ -284,9 +284,9 @@ def _fill_root(
     if report.meta is None:
         return None
     try:
-        exported = EnvMeta.from_json(report.meta.decode())
-    except (ValueError, TypeError) as exc:
-        log.warn(f"{local.name} carries unreadable armroot metadata ({exc}): ignored")
+        exported = exported_meta(report.meta, local.name)
+    except SourceError as exc:
+        log.warn(f"{exc.message}: ignored")
         return None
     if exported.board is not None and exported.board not in boards.ALL_NAMES:
         log.warn(f"{local.name} was exported for board {exported.board!r}, unknown here")
@@ -295,6 +295,15 @@ def _fill_root(
         f"    exported from '{exported.name}' ({exported.source}): its board and gcc target kept"
     )
     return exported
+
+
+def exported_meta(raw: bytes, origin: str) -> EnvMeta:
+    """The metadata `armroot export` put in ``origin`` (pack.META_MEMBER): a stranger's
+    bytes, so anything but a JSON object of EnvMeta's fields is a SourceError."""
+    try:
+        return EnvMeta.from_json(raw.decode())
+    except (ValueError, TypeError) as exc:
+        raise SourceError(f"{origin} carries unreadable armroot metadata ({exc})") from exc
 
 
 def _same_key_inside(src: sourcemod.RemoteSource, rootfs: Path) -> None:

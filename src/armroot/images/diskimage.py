@@ -15,7 +15,9 @@ import os
 import shlex
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from armroot import log
 from armroot.errors import HostError, SourceError
@@ -23,8 +25,11 @@ from armroot.host import programs
 from armroot.images import partitions
 from armroot.images.partitions import Partition
 from armroot.rootfs.paths import resolve_in_root
+from armroot.store.tree import safe_remove
 
+T = TypeVar("T")
 CHUNK = 1 << 20
+FSTAB_MAX = 1 << 20  # what is read of the root's /etc/fstab (a sparse one can be terabytes)
 
 
 class ImageMismatch(SourceError):
@@ -93,14 +98,29 @@ def _unzip(source: Path, target: Path, digest: hashlib._Hash) -> None:
                     f"{source.name} should hold one .img file, it holds {names}",
                     "give the .img (or a .zip with exactly one)",
                 )
-            with archive.open(images[0]) as member, target.open("wb") as out:
-                while chunk := member.read(CHUNK):
+            if images[0].flag_bits & 0x1:
+                raise SourceError(
+                    f"{source.name} holds {images[0].filename} encrypted",
+                    "give the .img (or a .zip holding it unencrypted)",
+                )
+            member = _zip_read(lambda: archive.open(images[0]))
+            with member, target.open("wb") as out:
+                while chunk := _zip_read(lambda: member.read(CHUNK)):
                     digest.update(chunk)
                     out.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError) as exc:
         raise SourceError(
             f"{source.name} is not a readable zip ({exc})", "download it again"
         ) from exc
+
+
+def _zip_read(read: Callable[[], T]) -> T:
+    """``read()``, opening or reading a zip's member: an OSError there (bz2's "Invalid data
+    stream", a seek before the file's start, the disk's) is the zip's damage."""
+    try:
+        return read()
+    except OSError as exc:
+        raise zipfile.BadZipFile(exc.strerror or str(exc)) from exc
 
 
 def read_partitions(image: Path) -> tuple[Partition, Partition | None]:
@@ -143,7 +163,7 @@ def extract(image: Path, rootfs: Path, work: Path, devices: bool = True) -> None
     if boot is not None:
         target = boot_dir(rootfs)
         with log.step(f"Copying the boot partition to {target}"):
-            _copy_fat(image, boot, resolve_in_root(rootfs, target))
+            _copy_fat(image, boot, boot_target(rootfs, target))
 
 
 def copy_filesystem(
@@ -182,24 +202,63 @@ def copy_filesystem(
 
 
 def boot_dir(rootfs: Path) -> str:
-    """Where the root's /etc/fstab mounts its FAT boot partition (/boot/firmware or /boot)."""
-    fstab = resolve_in_root(rootfs, "/etc/fstab")
-    if fstab.is_file():
-        for line in fstab.read_text(errors="replace").splitlines():
-            fields = line.split()
-            if (
-                len(fields) >= 3
-                and not fields[0].startswith("#")
-                and fields[2] == "vfat"
-                and fields[1] in ("/boot", "/boot/firmware")
-            ):
-                return fields[1]
-    return "/boot/firmware" if resolve_in_root(rootfs, "/boot/firmware").is_dir() else "/boot"
+    """Where the root's /etc/fstab mounts its FAT boot partition (/boot/firmware or /boot).
+    The fstab is read as fstab(5) says and libmount does: an entry a line (a carriage return
+    ending it dropped), fields separated by spaces or tabs (not any Unicode space)."""
+    for line in _fstab(rootfs).split("\n"):
+        fields = [f for f in line.removesuffix("\r").replace("\t", " ").split(" ") if f]
+        if (
+            len(fields) >= 3
+            and not fields[0].startswith("#")
+            and fields[2] == "vfat"
+            and fields[1] in ("/boot", "/boot/firmware")
+        ):
+            return fields[1]
+    try:
+        firmware = resolve_in_root(rootfs, "/boot/firmware").is_dir()
+    except OSError:  # /boot is not a directory
+        firmware = False
+    return "/boot/firmware" if firmware else "/boot"
+
+
+def _fstab(rootfs: Path) -> str:
+    """The start of the root's own /etc/fstab ("" if it has none it can read)."""
+    try:
+        fstab = resolve_in_root(rootfs, "/etc/fstab")
+        if not fstab.is_file():
+            return ""
+        with fstab.open("rb") as f:
+            return f.read(FSTAB_MAX).decode("utf-8", "replace")
+    except OSError:  # /etc is not a directory, the fstab is unreadable
+        return ""
+
+
+def boot_target(rootfs: Path, where: str) -> Path:
+    """The empty directory inside ``rootfs`` that the boot partition's files are copied into,
+    where the root's system sees ``where``. What the root holds there is removed first (the
+    boot partition is mounted over it on the image's system): mcopy follows the symlinks it
+    finds, and an image's ``/boot/firmware/config.txt -> /etc/shadow`` would overwrite the
+    host's."""
+    try:
+        target = resolve_in_root(rootfs, where)
+        if target == rootfs:
+            raise SourceError(
+                f"the image's {where} is its root directory (a symlink to /)",
+                "armroot copies the boot partition to where the root's /etc/fstab mounts it",
+            )
+        safe_remove(target)  # a directory or anything else; never across a mount
+        target.mkdir(parents=True)
+    except OSError as exc:
+        raise SourceError(
+            f"the image's {where} cannot be made a directory for the boot partition "
+            f"({exc.strerror or exc})",
+            "the root partition's tree is damaged",
+        ) from exc
+    return target
 
 
 def _copy_fat(image: Path, boot: Partition, target: Path) -> None:
     programs.require_program("mcopy")
-    target.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
     source = f"{image}@@{boot.start}"
     listing = programs.run(["mdir", "-b", "-i", source, "::/"], capture=True, env=env)

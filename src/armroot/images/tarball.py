@@ -1,6 +1,8 @@
 """Extract a root filesystem tarball safely, like ``bsdtar -xp``, with libarchive.
 
-Owners, modes, hard links, device nodes, xattrs, ACLs and file capabilities are kept; an
+Owners, modes, hard links, device nodes, xattrs, ACLs and file capabilities are kept (file
+flags are not: an archive's immutable or append-only flag would make the env's files ones
+that dpkg cannot replace and `armroot rm` cannot remove); an
 env's metadata that `armroot export` put in (``.armroot-env.json``) is read, not extracted. A
 member with an absolute path, a ``..`` component, a hard link leaving the root, or a path
 that would be written through a symlink is rejected before anything is written for it.
@@ -31,7 +33,6 @@ FLAGS = (
     | lax.EXTRACT_PERM
     | lax.EXTRACT_TIME
     | lax.EXTRACT_ACL
-    | lax.EXTRACT_FFLAGS
     | lax.EXTRACT_XATTR
     | lax.EXTRACT_SECURE_SYMLINKS
     | lax.EXTRACT_SECURE_NODOTDOT
@@ -81,13 +82,21 @@ def through_symlink(name: str, symlinks: set[str]) -> str | None:
     return None
 
 
+def reason(msg: object) -> str:
+    """libarchive's error message as text: it comes as bytes when not ASCII (a member's name
+    in it), as None when libarchive gives none."""
+    if isinstance(msg, bytes):
+        return os.fsdecode(msg)
+    return "no reason given" if msg is None else str(msg)
+
+
 class _WarningCollector(logging.Handler):
     def __init__(self, report: ExtractReport) -> None:
         super().__init__(logging.WARNING)
         self.report = report
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.report.warnings.append(record.getMessage())
+        self.report.warnings.append(reason(record.msg) if not record.args else record.getMessage())
 
 
 @contextlib.contextmanager
@@ -122,8 +131,14 @@ def extract(archive: Path, target: Path, devices: bool = True) -> ExtractReport:
                 devices,
             )
     except ArchiveError as exc:
+        why = reason(exc.msg)
+        if "through symlink" in why:  # libarchive's own check (a hard link to a symlink...)
+            raise SourceError(
+                f"{archive} has a member that would be written through a symlink ({why})",
+                "it is not a root filesystem armroot can extract safely",
+            ) from exc
         raise SourceError(
-            f"{archive} is damaged or not an archive libarchive can read ({exc.msg})",
+            f"{archive} is damaged or not an archive libarchive can read ({why})",
             "download it again, or check that the file is a root filesystem tarball",
         ) from exc
     except OSError as exc:
@@ -170,9 +185,10 @@ def _extract_fd(fd: int, report: ExtractReport, tick: Callable[[], object], devi
     symlinks: set[str] = set()
     with libarchive.fd_reader(fd) as reader, lax.new_archive_write_disk(FLAGS) as writer:
         for entry in reader:
-            raw = entry.pathname
+            # a name that is not UTF-8 comes as bytes: decoded as the file system would
+            raw = os.fsdecode(entry.pathname or "")
             name = normalize(raw)
-            link = entry.linkpath if (entry.islnk or entry.issym) else None
+            link = os.fsdecode(entry.linkpath or "") if (entry.islnk or entry.issym) else None
             problem = member_problem(name, is_hardlink=entry.islnk, link=link)
             if problem is None:
                 via = through_symlink(name, symlinks)

@@ -52,7 +52,7 @@ def _resolved_parts(root: str, path: str) -> list[str]:
         candidate = f"{reached[-1].rstrip('/')}/{part}"
         try:
             st = os.lstat(candidate)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # a file on the way: nothing there
             done.append(part)
             # The rest cannot exist either; resolve it lexically.
             for rest in reversed(pending):

@@ -1,0 +1,1071 @@
+"""Disk images (images.partitions, images.diskimage): a downloaded Raspberry-Pi-style image
+is untrusted. Its MBR or GPT says where the root and boot partitions lie; once its root is
+copied out, the root's /etc/fstab says where the boot partition's files go, and whatever the
+root holds there must not lead the copy (or a read) out of the root.
+
+Images are built here (a protective MBR, GPT headers and entry arrays with their CRC32s),
+then damaged: entries rewritten, checksums kept right or left wrong, files cut short.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import lzma
+import os
+import signal
+import stat
+import struct
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+import zipfile
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import NamedTuple, TypeVar
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from armroot.images import diskimage, partitions
+from armroot.images.partitions import SECTOR, Partition
+from armroot.rootfs.paths import is_within, resolve_in_root
+from tests.fuzz.properties import Witness, outcome
+
+T = TypeVar("T")
+HEAD = 1 << 20  # what diskimage.read_partitions reads of an image
+U32 = 2**32 - 1
+U64 = 2**64 - 1
+
+# --- bounded: no hang, no unbounded allocation -------------------------------------------
+
+
+class Hung(Exception):
+    """Raised in the call under test when it runs too long (not an OSError: nothing in the
+    code under test may swallow it)."""
+
+
+def bounded(call: Callable[[], T], seconds: float = 5.0, mib: int | None = 48) -> T | str:
+    """``outcome(call)``, checked to return within ``seconds`` and to allocate at most
+    ``mib`` MiB at its peak (a huge entry count must not make armroot read gigabytes);
+    ``mib=None``: time only (tracing allocations makes a call about 5 times slower)."""
+
+    def expire(signum: int, frame: FrameType | None) -> None:
+        raise Hung(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    left, interval = signal.setitimer(signal.ITIMER_REAL, seconds)  # pytest-timeout's, if set
+    started = time.monotonic()
+    if mib is not None:
+        tracemalloc.start()
+    try:
+        got = outcome(call)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if left:
+            elapsed = time.monotonic() - started
+            signal.setitimer(signal.ITIMER_REAL, max(left - elapsed, 0.001), interval)
+    assert mib is None or peak <= mib << 20, f"allocated {peak / 2**20:.0f} MiB"
+    return got
+
+
+# --- builders ------------------------------------------------------------------------------
+
+PROTECTIVE = 0xEE
+MBR_KINDS = {0x83: "linux", 0x0C: "fat", 0x0B: "fat", 0x06: "fat", 0xEF: "fat", 0x82: "other"}
+MBR_KINDS |= {0x05: "other", 0x0F: "other", 0x07: "other", 0xDA: "other", 0x8E: "other"}
+GPT_KINDS = {
+    partitions.LINUX_GUID: "linux",
+    partitions.ESP_GUID: "fat",
+    partitions.BASIC_DATA_GUID: "fat",
+    uuid.UUID("0657fd6d-a4ab-43c4-84e5-0933c84b4f4f"): "other",  # Linux swap
+    uuid.UUID("e6d6d379-f507-44c2-a23c-238f2a3df928"): "other",  # Linux LVM
+}
+
+
+class Expected(NamedTuple):
+    number: int
+    start: int
+    size: int
+    kind: str
+
+
+def nonzero(data: bytes | bytearray) -> dict[int, str]:
+    """The runs of ``data`` that are not zeros, by offset (a readable falsifying example)."""
+    runs: dict[int, str] = {}
+    at = 0
+    while (at := next((i for i in range(at, len(data)) if data[i]), -1)) >= 0:
+        end = data.find(bytes(8), at)
+        end = len(data) if end < 0 else end
+        runs[at] = data[at:end].hex()
+        at = end
+    return runs
+
+
+class Image(NamedTuple):
+    head: bytes  # the image's first bytes (all of it if it is small)
+    size: int  # the file's size (past the head: zeros, a sparse file)
+    expected: list[Expected]  # what a correct reader returns, for an undamaged image
+
+    def __repr__(self) -> str:
+        return f"Image({len(self.head)} bytes {nonzero(self.head)}, size={self.size})"
+
+
+def mbr_entry(sector: bytearray, slot: int, ptype: int, lba: int, count: int) -> None:
+    off = 446 + 16 * slot
+    sector[off + 4] = ptype
+    struct.pack_into("<II", sector, off + 8, lba, count)
+
+
+def mbr_sector(entries: list[tuple[int, int, int, int]]) -> bytearray:
+    """A boot sector with the 0x55AA signature and (slot, type, first LBA, sectors) entries."""
+    sector = bytearray(SECTOR)
+    for slot, ptype, lba, count in entries:
+        mbr_entry(sector, slot, ptype, lba, count)
+    sector[510:512] = b"\x55\xaa"
+    return sector
+
+
+def header_crc(header: bytes | bytearray) -> int:
+    size = struct.unpack_from("<I", header, 12)[0]
+    return zlib.crc32(header[:16] + bytes(4) + header[20:size])
+
+
+def seal_header(image: bytearray, at: int) -> None:
+    """Write the right CRC32 into the GPT header at byte ``at`` (its size as it says)."""
+    header = bytes(image[at : at + SECTOR])
+    struct.pack_into("<I", image, at + 16, header_crc(header.ljust(SECTOR, b"\0")))
+
+
+def seal_entries(image: bytearray, at: int) -> None:
+    """Write the CRC32 of the entry array the GPT header at ``at`` names (if it is present)."""
+    lba, count, size = struct.unpack_from("<QII", image, at + 72)
+    start, end = lba * SECTOR, lba * SECTOR + count * size
+    if end <= len(image):
+        struct.pack_into("<I", image, at + 88, zlib.crc32(image[start:end]))
+
+
+class Gpt(NamedTuple):
+    image: bytearray
+    entries_lba: int
+    entries: int
+    entry_size: int
+
+    def __repr__(self) -> str:
+        return f"Gpt({len(self.image)} bytes {nonzero(self.image)}, ...)"
+
+
+def gpt_image(
+    entries: list[tuple[int, uuid.UUID, int, int, str]],
+    disk_sectors: int,
+    count: int = 128,
+    entry_size: int = 128,
+    entries_lba: int = 2,
+    backup: bool = False,
+) -> Gpt:
+    """Protective MBR, primary header at LBA 1, (slot, type, first, last, name) entries at
+    ``entries_lba``; with ``backup``, the backup array and header end the (small) image."""
+    array = bytearray(count * entry_size)
+    for slot, type_guid, first, last, name in entries:
+        off = slot * entry_size
+        array[off : off + 16] = type_guid.bytes_le
+        array[off + 16 : off + 32] = uuid.UUID(int=slot + 1).bytes_le
+        struct.pack_into("<QQ", array, off + 32, first, last)
+        array[off + 56 : off + 128] = name.encode("utf-16-le")[:72].ljust(72, b"\0")
+    array_sectors = -(-len(array) // SECTOR)
+    first_usable = entries_lba + array_sectors
+    last_usable = max(disk_sectors - 2 - array_sectors, first_usable)
+    size = (disk_sectors if backup else entries_lba + array_sectors) * SECTOR
+    image = bytearray(max(size, 2 * SECTOR))
+    image[:SECTOR] = mbr_sector([(0, PROTECTIVE, 1, min(disk_sectors - 1, U32))])
+    image[entries_lba * SECTOR : entries_lba * SECTOR + len(array)] = array
+    headers = [(1, disk_sectors - 1, entries_lba)]
+    if backup:
+        backup_array = disk_sectors - 1 - array_sectors
+        image[backup_array * SECTOR : backup_array * SECTOR + len(array)] = array
+        headers.append((disk_sectors - 1, 1, backup_array))
+    for mine, other, lba in headers:
+        at = mine * SECTOR
+        struct.pack_into("<8sII", image, at, b"EFI PART", 0x00010000, 92)
+        struct.pack_into("<QQQQ", image, at + 24, mine, other, first_usable, last_usable)
+        image[at + 56 : at + 72] = uuid.UUID(int=0xA5).bytes_le
+        struct.pack_into("<QIII", image, at + 72, lba, count, entry_size, zlib.crc32(array))
+        seal_header(image, at)
+    return Gpt(image, entries_lba, count, entry_size)
+
+
+# --- what a correct reader accepts, stated independently ------------------------------------
+
+
+def mbr_entries(head: bytes) -> list[tuple[int, int, int, int]]:
+    """The primary MBR entries in use: (number, type, first LBA, sectors)."""
+    found = []
+    for slot in range(4):
+        off = 446 + 16 * slot
+        lba, count = struct.unpack_from("<II", head, off + 8)
+        if head[off + 4] and count:
+            found.append((slot + 1, head[off + 4], lba, count))
+    return found
+
+
+def sealed_gpt(head: bytes, size: int) -> list[tuple[int, int, int]] | None:
+    """(number, first LBA, last LBA) of the used entries of the GPT at LBA 1, if its header
+    and entry array are whole, well formed and their CRC32s match; else None."""
+    header = head[SECTOR : 2 * SECTOR]
+    if len(header) < 92 or header[:8] != b"EFI PART":
+        return None
+    header_size, crc = struct.unpack_from("<II", header, 12)
+    if not 92 <= header_size <= SECTOR or header_crc(header) != crc:
+        return None
+    lba, count, entry_size, array_crc = struct.unpack_from("<QIII", header, 72)
+    start, end = lba * SECTOR, lba * SECTOR + count * entry_size
+    if entry_size < 128 or entry_size & (entry_size - 1) or lba < 2 or end > min(size, len(head)):
+        return None
+    if zlib.crc32(head[start:end]) != array_crc:
+        return None
+    used = []
+    for i in range(count):
+        off = start + i * entry_size
+        if any(head[off : off + 16]):
+            first, last = struct.unpack_from("<QQ", head, off + 32)
+            used.append((i + 1, first, last))
+    return used
+
+
+def check_partitions(head: bytes, size: int, got: list[Partition]) -> None:
+    """What every table armroot accepts satisfies: each partition non-empty, after the table,
+    inside the file; none overlap; exactly the table's entries, none dropped or invented; and a
+    GPT is used only if its checksums match."""
+    for part in got:
+        assert part.size > 0, part
+        assert part.start >= SECTOR, f"{part} covers the MBR"
+        assert part.start + part.size <= size, f"{part} is past the end ({size})"
+        assert part.kind in ("linux", "fat", "other")
+    ordered = sorted(got, key=lambda p: p.start)
+    for before, after in itertools.pairwise(ordered):
+        assert before.start + before.size <= after.start, f"{before} overlaps {after}"
+    mbr = mbr_entries(head)
+    if any(ptype == PROTECTIVE for _, ptype, _, _ in mbr):
+        table = sealed_gpt(head, size)
+        assert table is not None, "a GPT whose checksums do not match was used"
+        spans = [(n, first * SECTOR, (last - first + 1) * SECTOR) for n, first, last in table]
+        lba, count, entry_size = struct.unpack_from("<QII", head, SECTOR + 72)
+        table_end = max(lba * SECTOR + count * entry_size, 2 * SECTOR)
+        assert all(p.start >= table_end for p in got), "a partition covers the GPT"
+    else:
+        spans = [(n, lba * SECTOR, count * SECTOR) for n, _, lba, count in mbr]
+    assert [(p.number, p.start, p.size) for p in got] == spans
+
+
+def read(image: Image) -> list[Partition] | str:
+    return bounded(lambda: partitions.read_table(image.head, image.size))
+
+
+# --- strategies: valid layouts ------------------------------------------------------------
+
+EDGE_SECTORS = st.sampled_from([1, 2, 7, 8, 2047, 2048, 8192, 2**20, 2**31, U32])
+SECTORS = st.one_of(st.integers(1, 4096), EDGE_SECTORS)
+GAP = st.one_of(st.just(0), st.integers(0, 4096), EDGE_SECTORS)
+NAME = st.one_of(
+    st.sampled_from(["", "boot", "root", "rootfs", "EFI system partition"]),
+    st.text(max_size=36),
+)
+
+
+@st.composite
+def mbr_images(draw: st.DrawFn) -> Image:
+    """An MBR with up to four disjoint primary partitions (extended ones with an EBR chain
+    inside, which armroot does not follow) in any slots."""
+    lba = draw(st.integers(1, 8192))
+    slots = draw(st.permutations(range(4)))
+    found: list[tuple[int, int, int, int]] = []
+    for slot in slots[: draw(st.integers(0, 4))]:
+        lba += draw(GAP)
+        count = draw(SECTORS)
+        if lba > U32 or count > U32 - lba:
+            break
+        found.append((slot, draw(st.sampled_from(sorted(MBR_KINDS))), lba, count))
+        lba += count
+    end = max([lba + count for _, _, lba, count in found] or [1])
+    size = end * SECTOR + draw(st.sampled_from([0, 0, 1, 511, 4096]))
+    head = bytearray(min(size, 64 << 10))
+    head[:SECTOR] = mbr_sector(found)
+    for _, ptype, lba, count in found:
+        if ptype in (0x05, 0x0F) and (lba + 1) * SECTOR <= len(head):
+            # an EBR: a logical Linux partition, then a link back to itself (a loop)
+            ebr = mbr_sector([(0, 0x83, 1, max(count - 1, 1)), (1, 0x05, 0, count)])
+            head[lba * SECTOR : (lba + 1) * SECTOR] = ebr
+    expected = [
+        Expected(slot + 1, lba * SECTOR, count * SECTOR, MBR_KINDS[ptype])
+        for slot, ptype, lba, count in sorted(found)
+    ]
+    return Image(bytes(head), size, expected)
+
+
+class GptLayout(NamedTuple):
+    gpt: Gpt
+    size: int
+    expected: list[Expected]
+
+
+@st.composite
+def gpt_layouts(draw: st.DrawFn, small: bool = False) -> GptLayout:
+    """A GPT with disjoint partitions in any entry slots, LBAs up to 2^64 unless ``small``
+    (an image of at most 1 MiB, whole in memory, with its backup GPT at its end)."""
+    count = draw(st.sampled_from([128, 128, 4, 1, 16, 256]))
+    entry_size = draw(st.sampled_from([128, 128, 256, 512]))
+    entries_lba = draw(st.sampled_from([2, 2, 3, 34, 100]))
+    array_sectors = -(-count * entry_size // SECTOR)
+    lba = entries_lba + array_sectors
+    slots = draw(st.permutations(range(min(count, 8))))
+    gap = st.integers(0, 64) if small else st.one_of(GAP, st.integers(0, 2**62))
+    length = st.integers(1, 64) if small else st.one_of(SECTORS, st.integers(1, 2**63))
+    found: list[tuple[int, uuid.UUID, int, int, str]] = []
+    for slot in slots[: draw(st.integers(0, len(slots)))]:
+        first = lba + draw(gap)
+        last = first + draw(length) - 1
+        if last > U64 - array_sectors - 16:
+            break
+        found.append((slot, draw(st.sampled_from(list(GPT_KINDS))), first, last, draw(NAME)))
+        lba = last + 1
+    disk_sectors = lba + array_sectors + 1 + draw(st.integers(0, 8))
+    if small and disk_sectors * SECTOR > HEAD:
+        found, disk_sectors = [], lba + array_sectors + 1
+    gpt = gpt_image(found, disk_sectors, count, entry_size, entries_lba, backup=small)
+    expected = [
+        Expected(slot + 1, first * SECTOR, (last - first + 1) * SECTOR, GPT_KINDS[type_guid])
+        for slot, type_guid, first, last, _ in sorted(found, key=lambda f: f[0])
+    ]
+    return GptLayout(gpt, disk_sectors * SECTOR, expected)
+
+
+GPT_IMAGES = st.one_of(gpt_layouts(), gpt_layouts(small=True)).map(
+    lambda g: Image(bytes(g.gpt.image[:HEAD]), g.size, g.expected)
+)
+VALID = st.one_of(mbr_images(), GPT_IMAGES)
+
+
+# --- strategies: damage --------------------------------------------------------------------
+
+EDGE32 = st.one_of(st.integers(0, U32), st.sampled_from([0, 1, 2, 33, 34, 127, 128, 129, U32]))
+EDGE64 = st.one_of(
+    st.integers(0, U64),
+    st.integers(0, 4096),
+    st.sampled_from([0, 1, 2, 33, 34, 2**32, 2**55, 2**63 - 1, 2**63, U64 - 1, U64]),
+)
+# GPT header fields: (offset, struct format)
+HEADER_FIELDS = [(12, "<I"), (24, "<Q"), (32, "<Q"), (40, "<Q"), (48, "<Q"), (72, "<Q")]
+HEADER_FIELDS += [(80, "<I"), (84, "<I"), (88, "<I")]
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> Image:
+    """A valid image with a few things changed: MBR entries, GPT header fields and entries
+    (with their CRCs recomputed, or not), bytes flipped, the primary GPT wiped (only the
+    backup left), the signature, the file's size."""
+    base = draw(VALID)
+    head = bytearray(base.head)
+    size = base.size
+    for _ in range(draw(st.integers(1, 4))):
+        what = draw(
+            st.sampled_from(["mbr", "header", "entry", "flip", "wipe", "signature", "size"])
+        )
+        reseal = draw(st.booleans())
+        if what == "mbr":
+            slot, ptype = draw(st.integers(0, 3)), draw(st.sampled_from([0, 0x83, 0x0C, 0xEE]))
+            mbr_entry(head, slot, ptype, draw(EDGE32), draw(EDGE32))
+        elif what == "header" and len(head) >= 2 * SECTOR:
+            off, fmt = draw(st.sampled_from(HEADER_FIELDS))
+            bits = 32 if fmt == "<I" else 64
+            struct.pack_into(fmt, head, SECTOR + off, draw(EDGE32 if bits == 32 else EDGE64))
+            if reseal and off != 88:
+                seal_entries(head, SECTOR)
+            if reseal:
+                seal_header(head, SECTOR)
+        elif what == "entry" and len(head) >= 2 * SECTOR:
+            lba, count, entry_size = struct.unpack_from("<QII", head, SECTOR + 72)
+            slot = draw(st.integers(0, max(min(count, 8) - 1, 0)))
+            off = lba * SECTOR + slot * entry_size
+            if count and entry_size >= 48 and off + 48 <= len(head):
+                kind = draw(st.sampled_from([*GPT_KINDS, uuid.UUID(int=0)]))
+                head[off : off + 16] = kind.bytes_le
+                struct.pack_into("<QQ", head, off + 32, draw(EDGE64), draw(EDGE64))
+                if reseal:
+                    seal_entries(head, SECTOR)
+                    seal_header(head, SECTOR)
+        elif what == "flip" and head:
+            at = draw(st.integers(0, len(head) - 1))
+            head[at] ^= draw(st.integers(1, 255))
+        elif what == "wipe" and len(head) >= 2 * SECTOR:
+            head[SECTOR : 2 * SECTOR] = bytes(SECTOR)  # only the backup GPT is left
+        elif what == "signature":
+            head[510] ^= 0xFF
+        elif what == "size":
+            size = draw(st.one_of(st.integers(len(head), base.size + 4096), EDGE64))
+            size = max(size, len(head))
+    return Image(bytes(head), size, [])
+
+
+def boundaries(image: Image) -> list[int]:
+    """Where cutting the file matters: the MBR's fields, the GPT header's, the entry array's
+    and each entry's, each partition's start and end."""
+    cuts = {0, 1, 446, 447, 462, 509, 510, 511, SECTOR, SECTOR + 1, SECTOR + 8}
+    cuts |= {SECTOR + 12, SECTOR + 72, SECTOR + 84, SECTOR + 91, SECTOR + 92, 2 * SECTOR - 1}
+    cuts.add(2 * SECTOR)
+    if len(image.head) >= 2 * SECTOR and image.head[SECTOR : SECTOR + 8] == b"EFI PART":
+        lba, count, entry_size = struct.unpack_from("<QII", image.head, SECTOR + 72)
+        start = lba * SECTOR
+        for i in range(min(count, 8) + 1):
+            cuts |= {
+                start + i * entry_size - 1,
+                start + i * entry_size,
+                start + i * entry_size + 40,
+            }
+        cuts |= {start + count * entry_size - 1, start + count * entry_size}
+    for part in image.expected:
+        cuts |= {part.start, part.start + part.size - 1, part.start + part.size}
+    return sorted(c for c in cuts if 0 <= c < image.size)
+
+
+# --- the partition table ---------------------------------------------------------------------
+
+
+@given(VALID)
+def test_valid_tables_read_back_exactly(image: Image) -> None:
+    got = read(image)
+    assert isinstance(got, list), got
+    assert [Expected(p.number, p.start, p.size, p.kind) for p in got] == image.expected
+    check_partitions(image.head, image.size, got)
+
+
+@given(damaged())
+def test_a_damaged_table_gives_its_partitions_or_one_line(image: Image) -> None:
+    got = read(image)
+    if isinstance(got, list):
+        check_partitions(image.head, image.size, got)
+
+
+@given(st.binary(max_size=3 * SECTOR), st.booleans(), st.integers(0, 2**40))
+def test_random_bytes_give_partitions_or_one_line(data: bytes, signed: bool, extra: int) -> None:
+    head = bytearray(data)
+    if signed and len(head) >= SECTOR:
+        head[510:512] = b"\x55\xaa"
+    got = read(Image(bytes(head), len(head) + extra, []))
+    if isinstance(got, list):
+        check_partitions(bytes(head), len(head) + extra, got)
+
+
+@given(VALID)
+def test_a_file_cut_short_is_refused_at_every_boundary(image: Image) -> None:
+    def cut_at(cut: int) -> list[Partition] | str:
+        return outcome(lambda: partitions.read_table(image.head[:cut], cut))
+
+    cuts = boundaries(image)  # the whole image's allocations: the other tests
+    results = bounded(lambda: [cut_at(cut) for cut in cuts], mib=None)
+    assert isinstance(results, list)
+    for cut, got in zip(cuts, results, strict=True):
+        if isinstance(got, list):
+            check_partitions(image.head[:cut], cut, got)
+        if any(p.start + p.size > cut for p in image.expected):
+            assert isinstance(got, str), (cut, got)
+
+
+@given(st.one_of(gpt_layouts(), gpt_layouts(small=True)), st.data())
+def test_a_gpt_whose_checksum_does_not_match_is_never_used(
+    layout: GptLayout, data: st.DataObject
+) -> None:
+    """Any byte the header's or the array's CRC32 covers (the CRCs themselves too), changed
+    and left unsealed: the table is refused, never read as valid (nor as an MBR)."""
+    image = bytearray(layout.gpt.image[:HEAD])
+    array = layout.gpt.entries_lba * SECTOR
+    covered = [*range(SECTOR, SECTOR + 92)]
+    covered += [array, array + layout.gpt.entries * layout.gpt.entry_size - 1]
+    where = data.draw(st.one_of(st.sampled_from(covered), st.integers(SECTOR, SECTOR + 91)))
+    if data.draw(st.booleans()) and layout.gpt.entries:
+        where = data.draw(
+            st.integers(array, array + layout.gpt.entries * layout.gpt.entry_size - 1)
+        )
+    image[where] ^= data.draw(st.integers(1, 255))
+    if SECTOR + 12 <= where < SECTOR + 16:  # the header's size: make sure the CRC is wrong
+        struct.pack_into("<I", image, SECTOR + 16, header_crc(image[SECTOR : 2 * SECTOR]) ^ 1)
+    got = read(Image(bytes(image), layout.size, []))
+    assert isinstance(got, str), f"byte {where} changed, yet {got}"
+
+
+ABSURD_COUNTS = st.sampled_from([0, 1, 2**16, 2**20, 2**31, U32])
+ABSURD_SIZES = st.sampled_from([0, 1, 16, 48, 92, 127, 129, 200, 384, 2**16, 2**31, U32])
+
+
+@given(
+    st.one_of(gpt_layouts(), gpt_layouts(small=True)),
+    ABSURD_COUNTS,
+    st.one_of(ABSURD_SIZES, st.just(128)),
+    st.one_of(st.just(2), EDGE64),
+    st.booleans(),
+)
+def test_absurd_gpt_entry_arrays_are_refused_quickly(
+    layout: GptLayout, count: int, entry_size: int, entries_lba: int, seal: bool
+) -> None:
+    """A header (with a right CRC) naming 2^32 entries, 0-byte or 2^32-byte entries, or an
+    array at LBA 2^64: refused, or read, in bounded time and memory."""
+    image = bytearray(layout.gpt.image[:HEAD])
+    struct.pack_into("<QII", image, SECTOR + 72, entries_lba, count, entry_size)
+    if seal:
+        seal_entries(image, SECTOR)
+    seal_header(image, SECTOR)
+    got = read(Image(bytes(image), layout.size, []))
+    if isinstance(got, list):
+        check_partitions(bytes(image), layout.size, got)
+        assert entry_size % 128 == 0 and count * entry_size <= HEAD
+
+
+# --- reading an image file -------------------------------------------------------------------
+
+EXT_MAGIC = b"\x53\xef"
+
+
+@given(st.one_of(VALID, damaged()), st.booleans(), st.integers(0, 3))
+def test_an_image_file_gives_its_root_and_boot_or_one_line(
+    image: Image, ext: bool, cut: int
+) -> None:
+    """The file as diskimage.read_partitions reads it (its first MiB, then the root's first
+    4 KiB), possibly cut short: the root is a Linux partition inside the file that holds an
+    ext superblock, the boot one a FAT partition, or one line."""
+    size = min(image.size, 2**36)  # a sparse file
+    if cut:
+        size = min(size, [len(image.head), SECTOR, size // 2][cut - 1])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp, "disk.img")
+        with path.open("wb") as f:
+            f.write(image.head[:size])
+            f.truncate(size)
+            roots = [p for p in image.expected if p.kind == "linux"]
+            if ext and roots and max(roots, key=lambda p: p.size).start + 4096 <= size:
+                f.seek(max(roots, key=lambda p: p.size).start + partitions.EXT_MAGIC_OFFSET)
+                f.write(EXT_MAGIC)
+        got = bounded(lambda: diskimage.read_partitions(path))
+        if isinstance(got, str):
+            return
+        root, boot = got
+        assert root.kind == "linux" and root.size > 0 and root.start + root.size <= size
+        with path.open("rb") as f:
+            f.seek(root.start)
+            assert partitions.is_ext(f.read(4096))
+        if boot is not None:
+            assert boot.kind == "fat" and boot.size > 0 and boot.start + boot.size <= size
+            apart = boot.start + boot.size <= root.start or root.start + root.size <= boot.start
+            assert apart, (root, boot)
+
+
+# --- the root's /etc/fstab -------------------------------------------------------------------
+
+_FSTAB_WORDS = st.sampled_from(
+    [
+        "PARTUUID=4e639091-01",
+        "/dev/mmcblk0p1",
+        "proc",
+        "/",
+        "/boot",
+        "/boot/firmware",
+        "/boot/",
+        "/boot/firmware/",
+        "/BOOT",
+        "vfat",
+        "VFAT",
+        "ext4",
+        "auto",
+        "defaults",
+        "defaults,noatime",
+        "ro,nofail",
+        "0",
+        "2",
+        "#",
+        "#PARTUUID=x",
+        "\\040",
+    ]
+)
+# Separators: fstab(5)'s (spaces, tabs, a newline ending the line) and what is whitespace or a
+# line break only to Python (str.split, str.splitlines), which must not split fields or lines.
+_BLANKS = [" ", "  ", "\t", " \t"]
+_NOT_SEPARATORS = ["\r", "\v", "\f", "\x1c", "\x1e", "\x85", "\xa0", "\u2028", "\u3000", "\0"]
+_FSTAB_SEPARATORS = st.sampled_from(_BLANKS + _NOT_SEPARATORS)
+_LINE_ENDS = st.sampled_from(["\n", "\n", "\r\n", *_NOT_SEPARATORS])
+FSTAB_LINE = st.lists(st.tuples(_FSTAB_WORDS, _FSTAB_SEPARATORS), max_size=7).map(
+    lambda pairs: "".join(w + s for w, s in pairs)
+)
+# An entry: [#] fsname dir [type [options [dump [pass]]]], each field followed by a separator
+_FIELDS = [
+    ["PARTUUID=4e639091-01", "/dev/sda1", "#x", "x"],
+    ["/boot", "/boot/firmware", "/", "/boot/", "/mnt"],
+    ["vfat", "vfat", "ext4", "VFAT", "vfat,ro"],
+    ["defaults", "defaults,noatime", "ro,nofail"],
+    ["0", "1", "x"],
+    ["0", "2", "x"],
+]
+FSTAB_ENTRY = st.tuples(
+    st.sampled_from(["", "", "", "#", " ", "\t", "# "]),
+    st.integers(2, 6).flatmap(
+        lambda n: st.tuples(
+            *(st.tuples(st.sampled_from(words), _FSTAB_SEPARATORS) for words in _FIELDS[:n])
+        )
+    ),
+).map(lambda e: e[0] + "".join(w + s for w, s in e[1]))
+FSTAB_TEXT = st.one_of(
+    st.lists(
+        st.tuples(st.one_of(FSTAB_ENTRY, FSTAB_LINE, st.text(max_size=30)), _LINE_ENDS),
+        max_size=8,
+    ).map(lambda lines: "".join(line + end for line, end in lines)),
+    st.text(max_size=200),
+)
+FSTAB = st.one_of(
+    FSTAB_TEXT.map(lambda t: t.encode("utf-8", "surrogatepass")),
+    st.binary(max_size=300),
+    st.tuples(FSTAB_TEXT, st.binary(min_size=1, max_size=4)).map(
+        lambda p: p[1] + p[0].encode("utf-8", "surrogatepass") + p[1]
+    ),
+)
+
+
+def fstab5_boot(data: bytes) -> str | None:
+    """Where an fstab mounts its vfat boot partition, read as fstab(5) says and libmount
+    does: an entry a line (ended by a newline, a carriage return before it dropped), fields
+    separated by spaces or tabs, '#' starting a comment line."""
+    for line in data.decode("utf-8", "replace").split("\n"):
+        line = line.removesuffix("\r")
+        fields = [f for f in line.replace("\t", " ").split(" ") if f]
+        entry = len(fields) >= 3 and not fields[0].startswith("#")
+        if entry and fields[2] == "vfat" and fields[1] in ("/boot", "/boot/firmware"):
+            return fields[1]
+    return None
+
+
+@given(FSTAB, st.booleans())
+def test_an_fstab_gives_the_boot_directory_it_names(data: bytes, firmware: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs = Path(tmp, "root")
+        (rootfs / "etc").mkdir(parents=True)
+        (rootfs / "etc/fstab").write_bytes(data)
+        if firmware:
+            (rootfs / "boot/firmware").mkdir(parents=True)
+        got = bounded(lambda: diskimage.boot_dir(rootfs))
+    fallback = "/boot/firmware" if firmware else "/boot"
+    assert got == (fstab5_boot(data) or fallback)
+
+
+# Trees: what a root's image may hold at /etc, /etc/fstab, /boot, /boot/firmware and below.
+NODES = [
+    "missing",
+    "dir",
+    "file",
+    "fifo",
+    "chardev",
+    "host-file",  # absolute symlink to a host file (the witness)
+    "host-dir",  # absolute symlink to a host directory
+    "host-relative",  # relative symlink that, followed on the host, climbs to the witness
+    "proc",  # /proc/self/root/<host path>
+    "root",  # symlink to /
+    "up",  # symlink to ../../../..
+    "self",  # a loop
+    "dangling",
+]
+TREE_PATHS = ["etc", "etc/fstab", "boot", "boot/firmware", "boot/firmware/config.txt"]
+TREE_PATHS += ["boot/firmware/overlays", "boot/firmware/overlays/README"]
+HOST_FSTAB = "host /boot vfat defaults 0 0\n"
+
+
+def real_dir(rootfs: Path, path: Path) -> bool:
+    """``path`` and every directory between ``rootfs`` and it are directories, no symlinks."""
+    for part in [*reversed(path.relative_to(rootfs).parents), path.relative_to(rootfs)]:
+        try:
+            if not stat.S_ISDIR(os.lstat(rootfs / part).st_mode):
+                return False
+        except FileNotFoundError:
+            return False
+    return True
+
+
+def make_tree(rootfs: Path, host: Path, shape: dict[str, str], fstab: bytes) -> None:
+    rootfs.mkdir()
+    for rel in TREE_PATHS:
+        path = rootfs / rel
+        if not real_dir(rootfs, path.parent):
+            continue  # never create anything through a symlink
+        node = shape.get(rel, "missing")
+        links = {
+            "host-file": str(host / "fstab"),
+            "host-dir": str(host),
+            "host-relative": os.path.relpath(host / "fstab", path.parent),
+            "proc": f"/proc/self/root{host}/fstab",
+            "root": "/",
+            "up": "../../../..",
+            "self": path.name,
+            "dangling": "nowhere/at/all",
+        }
+        if node == "dir":
+            path.mkdir()
+        elif node == "file":
+            path.write_bytes(fstab if rel == "etc/fstab" else b"from the image\n")
+        elif node == "fifo":
+            os.mkfifo(path)
+        elif node == "chardev" and os.geteuid() == 0:
+            os.mknod(path, stat.S_IFCHR | 0o644, os.makedev(1, 5))  # like /dev/zero
+        elif node in links:
+            path.symlink_to(links[node])
+
+
+SHAPES = st.fixed_dictionaries(
+    {rel: st.sampled_from(NODES) for rel in TREE_PATHS},
+)
+
+_OPENED: list[list[str]] = []
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if _OPENED and event in ("open", "os.listdir", "os.scandir") and args:
+        path = args[0]
+        if isinstance(path, str | bytes):
+            _OPENED[-1].append(os.fsdecode(path))
+
+
+sys.addaudithook(_audit)
+
+
+@given(SHAPES, FSTAB)
+def test_the_boot_directory_is_read_inside_the_root(shape: dict[str, str], fstab: bytes) -> None:
+    """Whatever /etc, /etc/fstab and /boot are (directories, files, FIFOs, device nodes,
+    symlinks to the host's files, to /, up and out, loops): the fstab armroot reads is the
+    root's own, never a host file (the host's fstab here would say /boot)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        host = Path(tmp, "host")
+        host.mkdir()
+        (host / "fstab").write_text(HOST_FSTAB)
+        witness = Witness(host)
+        rootfs = Path(tmp, "root")
+        make_tree(rootfs, host, shape, fstab)
+        _OPENED.append([])
+        try:
+            got = bounded(lambda: ("found", diskimage.boot_dir(rootfs)))
+        finally:
+            opened = _OPENED.pop()
+        assert isinstance(got, str) or got[1] in ("/boot", "/boot/firmware"), got
+        real = os.path.realpath(rootfs)
+        for path in opened:
+            assert os.path.isabs(path) and is_within(real, os.path.realpath(path)), path
+        assert witness.unchanged()
+
+
+@given(SHAPES, st.sampled_from(["/boot", "/boot/firmware"]))
+def test_the_boot_partition_goes_to_an_empty_directory_inside_the_root(
+    shape: dict[str, str], where: str
+) -> None:
+    """The directory the boot partition's files are copied into (mcopy follows symlinks it
+    finds there): an empty, real directory inside the root, where the root's system sees
+    ``where``; nothing outside the root is removed or changed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        host = Path(tmp, "host")
+        host.mkdir()
+        (host / "fstab").write_text(HOST_FSTAB)
+        witness = Witness(host)
+        rootfs = Path(tmp, "root")
+        make_tree(rootfs, host, shape, b"")
+        got = bounded(lambda: diskimage.boot_target(rootfs, where))
+        assert witness.unchanged()
+        if isinstance(got, str):
+            return
+        assert is_within(rootfs, got) and got != rootfs
+        assert os.path.realpath(got) == str(got), "a symlink on the way"
+        assert got.is_dir() and not any(got.iterdir())
+        assert resolve_in_root(rootfs, where) == got
+
+
+# --- compressed images: .img.xz and .zip -----------------------------------------------------
+
+IMG_DATA = st.one_of(st.binary(max_size=2048), st.integers(0, 8192).map(bytes))
+METHODS = st.sampled_from(
+    [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]
+)
+MEMBER_NAMES = st.sampled_from(["disk.img", "2024-raspios.img", "README", "x/y.img", "../a.img"])
+
+
+@st.composite
+def zips(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
+    """A zip (its bytes, and the one .img's data if it holds one and is undamaged)."""
+    buffer = io.BytesIO()
+    members = draw(
+        st.lists(st.tuples(MEMBER_NAMES, IMG_DATA, METHODS), max_size=3, unique_by=lambda m: m[0])
+    )
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data, method in members:
+            archive.writestr(name, data, compress_type=method)
+    raw = bytearray(buffer.getvalue())
+    images = [data for name, data, _ in members if name.endswith(".img")]
+    whole = images[0] if len(images) == 1 else None
+    for _ in range(draw(st.integers(0, 3))):
+        what = draw(st.sampled_from(["flip", "cut", "encrypted", "method"]))
+        if what == "flip" and raw:
+            raw[draw(st.integers(0, len(raw) - 1))] ^= draw(st.integers(1, 255))
+        elif what == "cut":
+            raw = raw[: draw(st.integers(0, len(raw)))]
+        else:
+            flag = what == "encrypted"
+            value = draw(st.sampled_from([1, 9, 12, 14, 93, 98, 99, 0xFFFF]))
+            for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+                at = raw.find(signature)
+                while at >= 0 and at + offset + 4 <= len(raw):
+                    if flag:
+                        raw[at + offset] |= 1
+                    else:
+                        struct.pack_into("<H", raw, at + offset + 2, value)
+                    at = raw.find(signature, at + 4)
+        whole = None
+    return bytes(raw), whole
+
+
+@given(zips())
+def test_a_zip_gives_its_image_or_one_line(archive: tuple[bytes, bytes | None]) -> None:
+    raw, whole = archive
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp, "pi.zip"), Path(tmp, "disk.img")
+        source.write_bytes(raw)
+        got = bounded(lambda: diskimage._unzip(source, target, hashlib.sha256()))
+        if whole is not None:
+            assert got is None and target.read_bytes() == whole
+
+
+@st.composite
+def xzs(draw: st.DrawFn) -> tuple[bytes, bytes | None]:
+    data = draw(IMG_DATA)
+    fmt = draw(st.sampled_from([lzma.FORMAT_XZ, lzma.FORMAT_ALONE]))
+    check = draw(st.sampled_from([lzma.CHECK_CRC64, lzma.CHECK_NONE, lzma.CHECK_SHA256]))
+    raw = bytearray(lzma.compress(data, fmt, check if fmt == lzma.FORMAT_XZ else -1))
+    whole: bytes | None = data
+    for _ in range(draw(st.integers(0, 3))):
+        what = draw(st.sampled_from(["flip", "cut", "append", "twice"]))
+        if what == "flip" and raw:
+            raw[draw(st.integers(0, len(raw) - 1))] ^= draw(st.integers(1, 255))
+            whole = None
+        elif what == "cut":
+            raw = raw[: draw(st.integers(0, len(raw)))]
+            whole = None
+        elif what == "append":
+            raw += draw(st.binary(min_size=1, max_size=16))
+            whole = None
+        elif whole is not None and fmt == lzma.FORMAT_XZ:
+            raw = bytearray(bytes(raw) * 2)  # two streams: the data twice
+            whole += whole
+    return bytes(raw), whole
+
+
+@given(xzs())
+def test_an_xz_gives_its_image_or_one_line(stream: tuple[bytes, bytes | None]) -> None:
+    raw, whole = stream
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp, "pi.img.xz"), Path(tmp, "disk.img")
+        source.write_bytes(raw)
+        got = bounded(lambda: diskimage._unxz(source, target, hashlib.sha256()))
+        if whole is not None:
+            assert got is None and target.read_bytes() == whole
+
+
+# --- regressions: what the properties above found --------------------------------------------
+
+
+def sealed_gpt_image(first: int, last: int, entry_size: int = 128) -> bytearray:
+    """A protective MBR and a GPT (one Linux partition, ``entry_size``-byte entries) whose
+    CRC32s match: whatever is wrong with it is what the caller wrote."""
+    image = gpt_image([(0, partitions.LINUX_GUID, 34, 2081, "")], 4096).image
+    struct.pack_into("<QQ", image, 2 * SECTOR + 32, first, last)
+    struct.pack_into("<I", image, SECTOR + 84, entry_size)
+    seal_entries(image, SECTOR)
+    seal_header(image, SECTOR)
+    return image
+
+
+def test_regression_a_gpt_that_does_not_match_its_checksums_was_used() -> None:
+    """Found by test_a_gpt_whose_checksum_does_not_match_is_never_used: no CRC32 was checked,
+    so a GPT with one changed byte (or the unit tests' GPT without any CRC) was read."""
+    image = sealed_gpt_image(34, 2081)
+    assert read(Image(bytes(image), 4096 * SECTOR, [])) == [
+        Partition(1, 34 * SECTOR, 2048 * SECTOR, "linux", "Linux filesystem")
+    ]
+    image[2 * SECTOR + 56] ^= ord("x")  # the entry's name: the array's CRC no longer matches
+    assert read(Image(bytes(image), 4096 * SECTOR, [])) == (
+        "the image's partition table is damaged: the GPT partition entries do not match "
+        "their checksum: download it again"
+    )
+    image = sealed_gpt_image(34, 2081)
+    image[SECTOR + 8] ^= 1  # the revision: the header's CRC no longer matches
+    assert read(Image(bytes(image), 4096 * SECTOR, [])) == (
+        "the image's partition table is damaged: the GPT header does not match its checksum: "
+        "download it again"
+    )
+
+
+def test_regression_a_gpt_header_cut_short_raised_struct_error() -> None:
+    """Found by test_a_file_cut_short_is_refused_at_every_boundary: an image of 520 bytes (a
+    protective MBR, then "EFI PART") raised struct.error."""
+    head = bytes(mbr_sector([(0, PROTECTIVE, 1, 100)])) + b"EFI PART"
+    assert read(Image(head, len(head), [])) == (
+        "the image has a protective MBR but no GPT header: the partition table is damaged"
+    )
+
+
+def test_regression_gpt_entries_under_128_bytes_raised() -> None:
+    """Found by test_absurd_gpt_entry_arrays_are_refused_quickly: 8-byte entries raised
+    ValueError (uuid), 32-byte ones struct.error, 0-byte ones ValueError."""
+    for size in (0, 8, 32, 200):
+        assert read(Image(bytes(sealed_gpt_image(34, 2081, size)), 4096 * SECTOR, [])) == (
+            f"the image's partition table is damaged: the GPT header names {size}-byte "
+            "entries at sector 2: download it again"
+        )
+
+
+def test_regression_a_gpt_partition_ending_before_it_starts_had_a_negative_size() -> None:
+    """Found by test_a_damaged_table_gives_its_partitions_or_one_line: first LBA 100, last 50
+    (CRCs right) gave a partition of -25088 bytes."""
+    got = read(Image(bytes(sealed_gpt_image(100, 50)), 4096 * SECTOR, []))
+    assert got == (
+        "the image's partition table is damaged: GPT partition #1 ends (sector 50) before it "
+        "starts: download it again"
+    )
+
+
+def test_regression_gpt_entries_past_the_first_mib_were_called_a_truncated_image() -> None:
+    """Found reading _gpt while fixing the CRC checks: entries at sector 4096 of a 64 MiB image
+    (past the 1 MiB armroot reads) were said to lie past the image's end (it is truncated)."""
+    image = sealed_gpt_image(34, 2081)
+    struct.pack_into("<Q", image, SECTOR + 72, 4096)
+    seal_header(image, SECTOR)
+    assert read(Image(bytes(image).ljust(HEAD, b"\0"), 64 << 20, [])) == (
+        "the GPT partition entries lie beyond the image's first 1048576 bytes, where armroot "
+        "reads them: give an image whose GPT entries follow its header (as partitioning tools "
+        "write)"
+    )
+
+
+def test_regression_overlapping_partitions_and_one_over_the_mbr_were_accepted() -> None:
+    """Found by test_a_damaged_table_gives_its_partitions_or_one_line: MBR partitions that
+    overlap, and one at LBA 0 (over the MBR itself), were returned."""
+    overlapping = bytes(mbr_sector([(0, 0x83, 1, 100), (1, 0x0C, 50, 100)]))
+    assert read(Image(overlapping, 1 << 20, [])) == (
+        "the image's partition table is damaged: partitions #1 Linux (0 MiB at 512) and #2 FAT "
+        "(0 MiB at 25600) overlap: download it again"
+    )
+    over_the_mbr = bytes(mbr_sector([(0, 0x83, 0, 100)]))
+    assert read(Image(over_the_mbr, 1 << 20, [])) == (
+        "the image's partition table is damaged: partition #1 Linux (0 MiB at 0) overlaps the "
+        "partition table: download it again"
+    )
+
+
+def test_regression_a_root_whose_etc_is_a_file_raised_not_a_directory() -> None:
+    """Found by test_the_boot_directory_is_read_inside_the_root: /etc a regular file raised
+    NotADirectoryError (from resolve_in_root, looking up /etc/fstab in it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs = Path(tmp)
+        (rootfs / "etc").write_text("")
+        assert bounded(lambda: diskimage.boot_dir(rootfs)) == "/boot"
+        (rootfs / "boot").write_text("")
+        assert bounded(lambda: diskimage.boot_dir(rootfs)) == "/boot"
+
+
+def test_regression_a_huge_sparse_fstab_was_read_whole() -> None:
+    """Found reading boot_dir (bounded() now checks it in the fstab tests): the whole
+    /etc/fstab was read into memory (an image can hold a sparse one of terabytes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs = Path(tmp)
+        (rootfs / "etc").mkdir()
+        with (rootfs / "etc/fstab").open("wb") as f:
+            f.write(b"PARTUUID=4e639091-01 /boot vfat defaults 0 2\n")
+            f.truncate(256 << 20)
+        assert bounded(lambda: diskimage.boot_dir(rootfs), mib=8) == "/boot"
+
+
+def test_regression_fstab_fields_were_split_at_any_unicode_space() -> None:
+    """Found by test_an_fstab_gives_the_boot_directory_it_names (fuzz profile): str.split and
+    str.splitlines cut at U+3000, U+0085, U+2028, \\f...; fstab(5) only at spaces and tabs,
+    lines only at newlines."""
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs = Path(tmp)
+        (rootfs / "etc").mkdir()
+        (rootfs / "boot/firmware").mkdir(parents=True)
+        for text in ("x /boot\u3000vfat defaults 0 0\n", "# old:\x85x /boot vfat defaults\n"):
+            (rootfs / "etc/fstab").write_text(text)
+            assert bounded(lambda: diskimage.boot_dir(rootfs)) == "/boot/firmware"
+        (rootfs / "etc/fstab").write_bytes(b"x /boot vfat defaults 0 2\r\n")  # as libmount
+        assert bounded(lambda: diskimage.boot_dir(rootfs)) == "/boot"
+
+
+def test_regression_boot_files_were_copied_through_the_roots_symlinks() -> None:
+    """Found reading extract for what an image's root can make armroot do (then
+    test_the_boot_partition_goes_to_an_empty_directory_inside_the_root was written): mcopy -s
+    -n copied the boot partition into the root's /boot/firmware as it was, following its
+    symlinks: an image holding /boot/firmware/config.txt -> /etc/shadow (or overlays -> /etc)
+    had the host's file overwritten (checked with mtools by hand)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        host = Path(tmp, "host")
+        witness = Witness(host)
+        rootfs = Path(tmp, "root")
+        (rootfs / "boot/firmware").mkdir(parents=True)
+        (rootfs / "boot/firmware/config.txt").symlink_to(host / "precious")
+        (rootfs / "boot/firmware/overlays").symlink_to(host / "dir")
+        got = bounded(lambda: diskimage.boot_target(rootfs, "/boot/firmware"))
+        assert got == rootfs / "boot/firmware" and not any(got.iterdir())
+        assert witness.unchanged()
+        got.rmdir()
+        got.symlink_to("/")  # the boot partition over the whole root: refused, nothing removed
+        assert bounded(lambda: diskimage.boot_target(rootfs, "/boot/firmware")) == (
+            "the image's /boot/firmware is its root directory (a symlink to /): armroot copies "
+            "the boot partition to where the root's /etc/fstab mounts it"
+        )
+        assert witness.unchanged() and got.is_symlink()
+
+
+def one_member_zip(method: int, flags: int = 0, data: bytes = b"\x55" * 64) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("disk.img", data, compress_type=method)
+    raw = bytearray(buffer.getvalue())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        raw[raw.find(signature) + offset] |= flags
+    return bytes(raw)
+
+
+def test_regression_an_encrypted_or_odd_zip_raised() -> None:
+    """Found by test_a_zip_gives_its_image_or_one_line: an encrypted member raised
+    RuntimeError, an unknown compression method NotImplementedError, damaged bzip2 data
+    OSError ("Invalid data stream"), a central directory said to start past where it does
+    OSError (EINVAL: zipfile seeks before the file's start)."""
+    unknown = bytearray(one_member_zip(zipfile.ZIP_STORED))
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        struct.pack_into("<H", unknown, unknown.find(signature) + offset, 99)  # AES
+    bz2 = bytearray(one_member_zip(zipfile.ZIP_BZIP2))
+    bz2[30 + len("disk.img")] ^= 0xFF  # the "BZh" magic of the member's data
+    shifted = bytearray(one_member_zip(zipfile.ZIP_STORED))
+    end = shifted.rfind(b"PK\x05\x06")
+    struct.pack_into("<I", shifted, end + 16, struct.unpack_from("<I", shifted, end + 16)[0] + 256)
+    cases = {
+        one_member_zip(zipfile.ZIP_STORED, flags=1): (
+            "pi.zip holds disk.img encrypted: give the .img (or a .zip holding it unencrypted)"
+        ),
+        bytes(unknown): (
+            "pi.zip is not a readable zip (That compression method is not supported): "
+            "download it again"
+        ),
+        bytes(bz2): "pi.zip is not a readable zip (Invalid data stream): download it again",
+        bytes(shifted): "pi.zip is not a readable zip (Invalid argument): download it again",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp, "pi.zip"), Path(tmp, "disk.img")
+        for raw, line in cases.items():
+            source.write_bytes(raw)
+            got = bounded(lambda: diskimage._unzip(source, target, hashlib.sha256()))
+            assert got == line
