@@ -136,8 +136,12 @@ def test_a_cross_compiler_built_from_another_gcc_version_is_no_twin() -> None:
 
 
 def test_a_release_file_lists_its_indexes_by_sha256() -> None:
-    release = "Origin: Debian\nSHA256:\n abc 12 main/binary-amd64/Packages.xz\n def 3 x\n"
+    a, b = "ab" * 32, "DE" * 32
+    release = (
+        f"Origin: Debian\nSHA256:\n {a} 12 main/binary-amd64/Packages.xz\n {b} 3 x\n"
+        " ../../../w 5 y\n"  # not a sha256: it would name a cache file and a URL
+    )
     assert deb822.release_sha256(release) == {
-        "main/binary-amd64/Packages.xz": ("abc", 12),
-        "x": ("def", 3),
+        "main/binary-amd64/Packages.xz": (a, 12),
+        "x": (b.lower(), 3),
     }

@@ -85,6 +85,8 @@ def parse(text: str, where: str = FILENAME) -> ProjectConfig:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{where} is not valid TOML ({exc})", "fix the line it names") from exc
+    except RecursionError as exc:  # tomllib recurses into nested arrays and inline tables
+        raise UsageError(f"{where} nests arrays or tables too deeply", "flatten it") from exc
     unknown = set(data) - {"env", "build", "distribute"}
     if unknown:
         raise UsageError(
@@ -143,4 +145,10 @@ def load(source_dir: Path) -> ProjectConfig | None:
     path = source_dir / FILENAME
     if not path.is_file():
         return None
-    return parse(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not UTF-8 text", "TOML files are UTF-8: save it so") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read {path} ({exc.strerror})", "check its permissions") from exc
+    return parse(text, str(path))

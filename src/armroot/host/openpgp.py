@@ -4,7 +4,6 @@ signature checked by the host's gpgv against keys armroot names."""
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime
 import hashlib
 import os
@@ -35,7 +34,7 @@ def dearmor(text: str) -> bytes:
             blocks[-1].append(line)
     try:
         return b"".join(base64.b64decode("".join(b), validate=True) for b in blocks)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a character that is not ASCII
         raise SourceError(
             f"an OpenPGP armor block is damaged ({exc})",
             "replace the key or signature file with the publisher's",
@@ -194,7 +193,10 @@ def sha1_bound(data: bytes) -> list[str]:
                 framed = b"\x99" + len(body).to_bytes(2, "big") + body
                 fingerprint = hashlib.sha1(framed, usedforsecurity=False).hexdigest().upper()
         elif tag == 2 and fingerprint and len(body) > 6 and body[0] == 4:
-            issuer = _issuer(body)
+            try:
+                issuer = _issuer(body)
+            except (ValueError, IndexError):  # a damaged signature binds nothing
+                continue
             own = issuer in (fingerprint, fingerprint[-16:])
             if body[1] in _USER_ID_CERTIFICATIONS and own:
                 hashes.append(body[3])

@@ -86,6 +86,7 @@ def run(
             cwd=cwd,
             preexec_fn=_die_with_us,
             check=False,
+            errors="replace",  # a program may echo its input's bytes (gpgv does)
         )
         output = (proc.stdout or "") + (proc.stderr or "")
     else:

@@ -364,17 +364,39 @@ def _with_extra(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
     return tuple(e for e in entries if e.id not in replaced) + tuple(extra)
 
 
+_REQUIRED = ("id", "title", "kind", "arch", "url", "verify")
+
+
+def _entry_of(item: object) -> Entry:
+    """One entry of an ARMROOT_CATALOGUE file, each field of its type (ValueError if not)."""
+    if not isinstance(item, dict):
+        raise ValueError(f"an entry is {type(item).__name__}, not an object")
+    unknown = sorted(set(item) - set(Entry._fields))
+    missing = [k for k in _REQUIRED if k not in item]
+    if unknown or missing:
+        raise ValueError(f"unknown fields {unknown}" if unknown else f"no {', '.join(missing)}")
+    named = item.get("boards", list(boards.ALL_NAMES))
+    if not isinstance(named, list) or any(b not in boards.ALL_NAMES for b in named):
+        raise ValueError(f"boards must be a list of {', '.join(boards.ALL_NAMES)}")
+    size = item.get("size", 0)
+    if type(size) is not int or size < 0:
+        raise ValueError("size must be a whole number of bytes")
+    texts = {k: v for k, v in item.items() if k not in ("boards", "size")}
+    if any(not isinstance(v, str) for v in texts.values()):
+        raise ValueError("every field but boards and size is a string")
+    return Entry(**{**texts, "boards": tuple(named), "size": size})
+
+
 def _from_file(path: str) -> list[Entry]:
     try:
         with open(path, encoding="utf-8") as f:
             items = json.load(f)
-        found = [
-            Entry(**{**item, "boards": tuple(item.get("boards", boards.ALL_NAMES))})
-            for item in items
-        ]
-    except (OSError, ValueError, TypeError) as exc:
+        if not isinstance(items, list):
+            raise ValueError("not a list")
+        found = [_entry_of(item) for item in items]
+    except (OSError, ValueError, RecursionError) as exc:
         raise UsageError(
-            f"ARMROOT_CATALOGUE={path} cannot be read ({exc})",
+            f"ARMROOT_CATALOGUE={path} cannot be read ({type(exc).__name__}: {exc})",
             "it must be a JSON list of entries with id, title, kind, arch, url, verify",
         ) from exc
     for entry in found:

@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import NamedTuple, cast
 
 from armroot import log
-from armroot.errors import SourceError
+from armroot.errors import SourceError, disk_full
 from armroot.store.envs import cache_home
 from armroot.store.tree import safe_remove
 
 CHUNK = 1 << 20
 TIMEOUT = 60
 _HEX = {"sha256": 64}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class Expected(NamedTuple):
@@ -54,14 +55,15 @@ class Cached(NamedTuple):
 
 def filename(url: str) -> str:
     name = url.rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
-    return re.sub(r"[^A-Za-z0-9._+-]", "_", name) or "download"
+    name = re.sub(r"[^A-Za-z0-9._+-]", "_", name)
+    return name if name.strip(".") else "download"  # never "", "." or "..": a file's name
 
 
 def _open(url: str, start: int = 0) -> http.client.HTTPResponse:
-    request = urllib.request.Request(url, headers={"User-Agent": "armroot"})
-    if start:
-        request.add_header("Range", f"bytes={start}-")
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": "armroot"})
+        if start:
+            request.add_header("Range", f"bytes={start}-")
         return cast(http.client.HTTPResponse, urllib.request.urlopen(request, timeout=TIMEOUT))
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and start:
@@ -75,6 +77,13 @@ def _open(url: str, start: int = 0) -> http.client.HTTPResponse:
         raise SourceError(
             f"cannot reach {url}: {reason}",
             "check the network (and any proxy settings), then try again",
+        ) from exc
+    except ValueError as exc:  # no scheme, a bad host or port, a space or non-ASCII in it
+        raise SourceError(f"cannot fetch {url}: not a usable URL ({exc})", "check the URL") from exc
+    except http.client.HTTPException as exc:
+        raise SourceError(
+            f"cannot fetch {url}: the server's answer is not HTTP ({exc!r})",
+            "check the URL, then try again",
         ) from exc
 
 
@@ -126,9 +135,12 @@ class _Index:
     def read(self) -> dict[str, str]:
         try:
             data = json.loads(self.path.read_text())
-            return {str(k): str(v) for k, v in data.items()}
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return {}
+        if not isinstance(data, dict):
+            return {}
+        # only what write() puts there: a damaged entry is a download not cached
+        return {k: v for k, v in data.items() if isinstance(v, str) and _SHA256.fullmatch(v)}
 
     def write(self, url: str, sha256: str) -> None:
         data = self.read()
@@ -161,7 +173,7 @@ def cached(url: str, sha256: str | None = None) -> Cached | None:
     """The verified cached copy of ``url`` (or of ``sha256``), if there is one."""
     root = cache_home() / "downloads"
     digest = sha256 or _Index(root).read().get(url)
-    if not digest:
+    if not digest or not _SHA256.fullmatch(digest):  # a folder's name: never a path
         return None
     path = root / digest / filename(url)
     if path.is_file():
@@ -244,7 +256,9 @@ def _transfer(url: str, partial: Path) -> None:
                     out.write(chunk)
                     received += len(chunk)
                     bar.update(task, completed=received)
-            except (OSError, urllib.error.URLError) as exc:
+            except (OSError, urllib.error.URLError, http.client.HTTPException) as exc:
+                if disk_full(exc):
+                    raise  # here, not the network: the CLI says where (launch.guarded)
                 raise SourceError(
                     f"the download of {url} broke off after {received / 2**20:.1f} MiB ({exc})",
                     "run the same command again: it resumes where it stopped",
@@ -278,8 +292,8 @@ def _hash(path: Path, algorithm: str) -> tuple[str, str]:
 
 def drop(sha256: str) -> None:
     """Forget a cached download (one found bad after all) and the URLs that led to it."""
-    if len(sha256) != 64:
-        raise ValueError(sha256)  # never the downloads folder itself
+    if not _SHA256.fullmatch(sha256):
+        raise ValueError(sha256)  # never the downloads folder itself, nor a path
     cache = cache_home()
     with _cache_lock(cache):
         folder = cache / "downloads" / sha256

@@ -44,7 +44,8 @@ class Index(NamedTuple):
 
 
 def _paths(url: str) -> tuple[Path, Path]:
-    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    # (an address from the environment may hold undecodable bytes, as lone surrogates)
+    key = hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     folder = cache_home() / DIR
     return folder / f"{key}.body", folder / f"{key}.json"
 
@@ -56,9 +57,11 @@ def kept(url: str) -> Index | None:
         meta = json.loads(meta_path.read_text())
         body = body_path.read_bytes()
         fetched = datetime.datetime.fromisoformat(meta["fetched"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
     if meta.get("url") != url or hashlib.sha256(body).hexdigest() != meta.get("sha256"):
+        return None
+    if fetched.utcoffset() is None:  # armroot writes UTC times: not a record it made
         return None
     return Index(url, body, fetched)
 
@@ -85,9 +88,8 @@ def load(
         raise ValueError(policy)
     old = kept(url)
     now = datetime.datetime.now(datetime.UTC)
-    if old is not None and (
-        policy == "offline" or (policy == "auto" and now - old.fetched < MAX_AGE)
-    ):
+    fresh = old is not None and datetime.timedelta(0) <= now - old.fetched < MAX_AGE
+    if old is not None and (policy == "offline" or (policy == "auto" and fresh)):
         return old
     if policy == "offline":
         raise SourceError(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.parse
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -31,10 +32,13 @@ class Release(NamedTuple):
     devices: tuple[str, ...] = ()  # the index's device tags (pi5-64bit, ...)
 
 
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _RASPIOS_LITE = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})-raspios-(?P<codename>[a-z]+)-(?P<arch>armhf|arm64)-lite\.img\.xz$"
 )
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# a file name beside the index, as Alpine's are (alpine-minirootfs-3.22.2-aarch64.tar.gz)
+_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 def _walk(items: object) -> Iterator[dict[str, object]]:
@@ -46,11 +50,23 @@ def _walk(items: object) -> Iterator[dict[str, object]]:
             yield from _walk(item.get("subitems"))
 
 
+def _fetchable(url: str) -> bool:
+    """What a download can be fetched by: http(s) to a host, in printable ASCII, no space."""
+    if not re.fullmatch(r"[!-~]+", url):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError if it is not a port)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def raspios(text: str, source: str) -> list[Release]:
     """Every Raspberry Pi OS Lite release in an Imager OS list, newest first."""
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise SourceError(f"{source} is not JSON ({exc})", _REFRESH) from exc
     if not isinstance(data, dict) or not isinstance(data.get("os_list"), list):
         raise SourceError(f"{source} has no os_list: not an Imager OS list", _REFRESH)
@@ -62,9 +78,10 @@ def raspios(text: str, source: str) -> list[Release]:
         if not isinstance(url, str) or not _SHA256.fullmatch(extract):
             continue  # Imager itself refuses an image without its extract_sha256
         named = _RASPIOS_LITE.search(url.rsplit("/", 1)[-1])
-        if named is None:
+        if named is None or not _fetchable(url):
             continue
-        date = str(item.get("release_date") or named["date"])
+        given = item.get("release_date")
+        date = given if isinstance(given, str) and _DATE.fullmatch(given) else named["date"]
         devices = item.get("devices")
         size = item.get("image_download_size")
         found[url] = Release(
@@ -73,7 +90,7 @@ def raspios(text: str, source: str) -> list[Release]:
             date,
             url,
             sha256 if _SHA256.fullmatch(sha256) else "",
-            size if isinstance(size, int) else 0,
+            size if type(size) is int and size >= 0 else 0,  # (a bool is an int too)
             extract,
             tuple(str(d) for d in devices) if isinstance(devices, list) else (),
         )
@@ -104,23 +121,32 @@ def alpine(text: str, source: str, flavour: str, folder: str) -> Release:
         data = yaml.load(text, Loader=yaml.BaseLoader)
     except yaml.YAMLError as exc:
         raise SourceError(f"{source} is not YAML ({exc})", _REFRESH) from exc
+    except RecursionError as exc:  # PyYAML composes nested collections recursively
+        raise SourceError(f"{source} is not YAML (nested too deeply)", _REFRESH) from exc
     for item in data if isinstance(data, list) else ():
         if not isinstance(item, dict) or item.get("flavor") != "alpine-minirootfs":
             continue
-        sha256 = str(item.get("sha256", "")).lower()
-        name = str(item.get("file", ""))
-        if not _SHA256.fullmatch(sha256) or not name or "/" in name:
+        sha256 = _scalar(item, "sha256").lower()
+        name = _scalar(item, "file")
+        if not _SHA256.fullmatch(sha256) or not _FILE.fullmatch(name):
             raise SourceError(f"{source}: its minirootfs entry has no file or sha256", _REFRESH)
-        size = str(item.get("size", ""))
+        size = _scalar(item, "size")
         return Release(
             flavour,
-            str(item.get("version", "")),
-            str(item.get("date", "")),
+            _scalar(item, "version"),
+            _scalar(item, "date"),
             f"{folder}/{name}",
             sha256,
-            int(size) if size.isdigit() else 0,
+            int(size) if re.fullmatch(r"[0-9]{1,18}", size) else 0,
         )
     raise SourceError(f"{source} lists no alpine-minirootfs", _REFRESH)
+
+
+def _scalar(item: dict[str, object], key: str) -> str:
+    """A mapping's text value, or "" when it is a collection: never str() of one, which
+    aliases can make exponentially large (a YAML bomb)."""
+    value = item.get(key, "")
+    return value if isinstance(value, str) else ""
 
 
 _REFRESH = "the index may be damaged or changed format: try `armroot images --refresh`"

@@ -18,15 +18,17 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import http.client
 import lzma
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from armroot import log
-from armroot.errors import ArmrootError, SourceError
+from armroot.errors import ArmrootError, SourceError, disk_full
 from armroot.host import openpgp, programs
 from armroot.rootfs.paths import resolve_in_root
 from armroot.store.tree import safe_remove
@@ -70,8 +72,10 @@ def _download(url: str, target: Path, sha256: str | None = None) -> None:
             while block := response.read(1 << 20):
                 digest.update(block)
                 out.write(block)
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         partial.unlink(missing_ok=True)
+        if disk_full(exc):
+            raise  # the machine's, not the archive's (accel.setup says so)
         reason = getattr(exc, "reason", None) or exc
         raise TwinUnavailable(f"cannot fetch {url}: {reason}", "check the network") from exc
     if sha256 is not None and digest.hexdigest() != sha256:
@@ -164,8 +168,32 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _checked(package: Package) -> None:
+    """The index's word for a package, before it names a cache directory or a URL: a
+    sha256 of 64 hex digits (an empty or odd one would name the trees directory itself, or
+    another place), and a Filename below the archive's root."""
+    parts = PurePosixPath(package.filename).parts
+    if (
+        not _SHA256.fullmatch(package.sha256)
+        or not parts
+        or package.filename.startswith("/")
+        or ".." in parts
+        or not package.filename.isprintable()
+        or any(c.isspace() for c in package.filename)
+    ):
+        raise TwinUnavailable(
+            f"the archive's index lists {package.name} {package.version} with an unusable "
+            f"sha256 or Filename ({package.sha256!r}, {package.filename!r})",
+            "a damaged or hostile mirror; use another mirror",
+        )
+
+
 def tree(source: AptSource, package: Package, cache: Path) -> Path:
     """The package's files, unpacked from its verified .deb (fetched once)."""
+    _checked(package)
     trees = cache / "twins" / "trees"
     done = trees / package.sha256
     if (done / MD5SUMS).is_file():

@@ -11,11 +11,14 @@ _SOURCE = re.compile(r"^(?P<name>[^\s(]+)(?:\s*\((?P<version>[^)]+)\))?$")
 
 
 def paragraphs(text: str) -> Iterator[dict[str, str]]:
-    """Each paragraph as field -> value (continuation lines joined with newlines)."""
+    """Each paragraph as field -> value (continuation lines joined with newlines). Lines
+    end at a newline only, and only spaces and tabs make a line blank (as for apt and dpkg):
+    a value's other line or paragraph separators (U+2028, form feed...) are text in it."""
     fields: dict[str, str] = {}
     last: str | None = None
-    for line in text.splitlines():
-        if not line.strip():
+    for line in text.split("\n"):
+        line = line.removesuffix("\r")
+        if not line.strip(" \t"):
             if fields:
                 yield fields
             fields, last = {}, None
@@ -83,16 +86,29 @@ def package(fields: dict[str, str]) -> Package:
         depends=depends,
         built_using=_built_using(fields.get("Built-Using", "")),
         filename=fields.get("Filename", ""),
-        sha256=fields.get("SHA256", ""),
-        size=int(fields.get("Size", "0") or 0),
+        sha256=_sha256(fields.get("SHA256", "")),  # a folder's name in the cache: never a path
+        size=_size(fields.get("Size", "")) or 0,
     )
+
+
+def _sha256(text: str) -> str:
+    """``text`` as a sha256 (64 hex digits, lower case), or "" if it is not one."""
+    value = text.strip().lower()
+    return value if re.fullmatch(r"[0-9a-f]{64}", value) else ""
+
+
+def _size(text: str) -> int | None:
+    value = text.strip()
+    return int(value) if re.fullmatch(r"[0-9]{1,19}", value) else None
 
 
 def installed(status: str) -> dict[str, Package]:
     """The packages dpkg's status file says are installed, by name."""
     found: dict[str, Package] = {}
     for fields in paragraphs(status):
-        if fields.get("Status", "").split()[-1:] == ["installed"] and "Version" in fields:
+        if fields.get("Status", "").split()[-1:] != ["installed"]:
+            continue
+        if "Package" in fields and "Version" in fields:
             found[fields["Package"]] = package(fields)
     return found
 
@@ -111,9 +127,11 @@ def release_sha256(release: str) -> dict[str, tuple[str, int]]:
     for fields in paragraphs(release):
         if "SHA256" in fields:
             found = {}
-            for line in fields["SHA256"].splitlines():
+            for line in fields["SHA256"].split("\n"):
                 parts = line.split()
-                if len(parts) == 3:
-                    found[parts[2]] = (parts[0], int(parts[1]))
+                if len(parts) != 3 or not (digest := _sha256(parts[0])):
+                    continue  # names a cache file and a by-hash URL: 64 hex digits only
+                if (size := _size(parts[1])) is not None:
+                    found[parts[2]] = (digest, size)
             return found
     return {}

@@ -18,7 +18,7 @@ class AptSource(NamedTuple):
 def one_line(text: str) -> list[AptSource]:
     """``deb [options] URI SUITE COMPONENT...`` lines (deb-src and comments left out)."""
     found = []
-    for raw in text.splitlines():
+    for raw in text.split("\n"):  # apt ends lines at newlines only (not at U+2028...)
         line = raw.split("#", 1)[0].strip()
         if not line.startswith("deb "):
             continue
@@ -35,7 +35,7 @@ def one_line(text: str) -> list[AptSource]:
                 key, _, value = option.partition("=")
                 if key == "signed-by":
                     signed_by = tuple(v for v in value.split(",") if v)
-        if len(words) >= 3:
+        if len(words) >= 3 and words[0].rstrip("/"):
             found.append(AptSource(words[0].rstrip("/"), words[1], tuple(words[2:]), signed_by))
     return found
 
@@ -53,6 +53,8 @@ def deb822_sources(text: str) -> list[AptSource]:
         # Signed-By holds a path, or (since apt 2.3) the key itself: only paths are used.
         signed_by = tuple(signed.split()) if signed.startswith("/") else ()
         for uri in fields.get("URIs", "").split():
+            if not uri.rstrip("/"):
+                continue  # "/": no archive's address
             for suite in fields.get("Suites", "").split():
                 components = tuple(fields.get("Components", "").split())
                 found.append(AptSource(uri.rstrip("/"), suite, components, signed_by))
