@@ -116,6 +116,9 @@ class Target(NamedTuple):
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> Target | None:
+        """The stored target, or None for anything else (it is then asked again)."""
+        if not isinstance(data, dict):
+            return None
         try:
             flags = data["flags"]
             problem = data.get("problem")

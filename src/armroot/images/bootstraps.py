@@ -179,12 +179,20 @@ def locked(key: Key) -> Iterator[None]:
 
 
 def _entries_in(directory: Path) -> list[Entry]:
+    """The records in ``directory`` that are their entry's own record: one of another key or
+    Release (copied or renamed here; its paths could name anything) is not used."""
     found = []
     for record in sorted(directory.glob("*.json")):
         try:
-            found.append(Entry.from_json(record.read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
+            entry = Entry.from_json(record.read_text())
+            own = entry.record == record  # ValueError: a Release naming another directory
+        except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError):
             log.debug(f"ignoring the unreadable record {record}")
+            continue
+        if not own:
+            log.debug(f"ignoring the record {record}: it is {entry.record}'s")
+            continue
+        found.append(entry)
     return sorted(found, key=lambda e: e.created)
 
 

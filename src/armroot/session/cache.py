@@ -29,7 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from armroot.session.request import Request
 
-RECORD_VERSION = 4
+RECORD_VERSION = 5  # 5: the record sealed by its CRC-32, and says which plan it is
 # The environment variables the env's part of the plan reads (the native cmake switch, and
 # where the native toolchain is cached).
 ENVIRON = ("ARMROOT_NATIVE_CMAKE", "ARMROOT_CACHE", "XDG_CACHE_HOME", "ARMROOT_CCACHE")
@@ -143,6 +143,27 @@ def record_path(env_dir: str, accel: str) -> str:
     return os.path.join(env_dir, f"plan-{accel}.record")
 
 
+def _trusted(st: os.stat_result) -> bool:
+    """Whether a record is one this user wrote, that no one else could change."""
+    return st.st_uid == os.geteuid() and not st.st_mode & 0o022
+
+
+def _sealed(payload: bytes) -> bytes:
+    """``payload`` after its CRC-32: a record changed on disk (a byte altered, cut short,
+    more bytes after it) is found before anything in it is read."""
+    from zlib import crc32
+
+    return crc32(payload).to_bytes(4, "little") + payload
+
+
+def _unsealed(data: bytes) -> bytes | None:
+    """The payload of a record :func:`_sealed` made, None if it is not that record whole."""
+    from zlib import crc32
+
+    payload = data[4:]
+    return payload if data[:4] == crc32(payload).to_bytes(4, "little") else None
+
+
 def save(env_dir: str, accel: str, base: tuple[object, ...], inputs: EnvInputs) -> None:
     """Keep ``inputs`` in the cache. The file is written unnamed (O_TMPFILE) and given
     its name when complete, so a reader finds a whole record or none (then it goes the full
@@ -156,11 +177,11 @@ def save(env_dir: str, accel: str, base: tuple[object, ...], inputs: EnvInputs) 
         inputs.pacman_wrapper,
         inputs.distribute_as,
     )
-    data = marshal.dumps((fingerprint(base, inputs), plain))  # type: ignore[arg-type]
+    data = _sealed(marshal.dumps((accel, fingerprint(base, inputs), plain)))  # type: ignore[arg-type]
     path = record_path(env_dir, accel)
     try:
         with open(path, "rb") as current:
-            if current.read() == data:
+            if _trusted(os.fstat(current.fileno())) and current.read() == data:
                 return  # the same record is there (a session that planned without it)
     except OSError:
         pass
@@ -179,19 +200,24 @@ def save(env_dir: str, accel: str, base: tuple[object, ...], inputs: EnvInputs) 
 
 
 def load(env_dir: str, accel: str) -> EnvInputs | None:
-    """The recorded inputs if what they were made from is unchanged; None otherwise."""
+    """The recorded inputs if what they were made from is unchanged; None otherwise (no
+    record, a damaged one, another plan's or another root's, one of other types)."""
     try:
         with open(record_path(env_dir, accel), "rb") as record:
-            st = os.fstat(record.fileno())
-            if st.st_uid != os.geteuid() or st.st_mode & 0o022:
-                return None  # only a record this user wrote, that no one else could change
-            recorded, plain = marshal.load(record)
+            if not _trusted(os.fstat(record.fileno())):
+                return None
+            payload = _unsealed(record.read())
+        if payload is None:
+            return None
+        made_for, recorded, plain = marshal.loads(payload)
         root, qemu_cpu, qemu_binds, accel_env, accel_ops, user_namespace, pacman, name = plain
+        if made_for != accel or root != os.path.join(env_dir, store_home.ROOTFS_DIR):
+            return None  # another plan's record (renamed), or of another env's root
         ops = from_plain(accel_ops)
         inputs = EnvInputs(
             root, qemu_cpu, qemu_binds, accel_env, ops, bool(user_namespace), bool(pacman), name
         )
+        current = fingerprint(base_fingerprint(env_dir, inputs.root), inputs)
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):
         return None
-    base = base_fingerprint(env_dir, inputs.root)
-    return inputs if fingerprint(base, inputs) == recorded else None
+    return inputs if current == recorded else None

@@ -99,9 +99,39 @@ class EnvMeta(NamedTuple):
 
     @classmethod
     def from_json(cls, text: str) -> EnvMeta:
-        data = json.loads(text)
-        known = {k: v for k, v in data.items() if k in cls._fields}
-        return cls(**known)
+        """The metadata ``text`` holds (fields of other armroot versions ignored); ValueError
+        or TypeError if it holds none: not JSON, not an object, a field missing or not of
+        its type."""
+        try:
+            data = json.loads(text)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+        if not isinstance(data, dict):
+            raise TypeError(f"a JSON {type(data).__name__}, not an object")
+        meta = cls(**{k: v for k, v in data.items() if k in cls._fields})
+        wrong = _wrong_field(meta)
+        if wrong is not None:
+            raise TypeError(f"its {wrong[0]} is not {wrong[1]}")
+        return meta
+
+
+_TEXT_FIELDS = ("name", "arch", "source", "created", "armroot_version")
+_OPTIONAL_TEXT_FIELDS = ("cpu_level", "qemu_cpu", "uname_machine", "os_name", "board")
+
+
+def _wrong_field(meta: EnvMeta) -> tuple[str, str] | None:
+    """The first field of ``meta`` not of its type (its name, what it should be), if any."""
+    for field in _TEXT_FIELDS:
+        if not isinstance(getattr(meta, field), str):
+            return field, "text"
+    for field in (*_OPTIONAL_TEXT_FIELDS, "source_sha256"):
+        if not isinstance(getattr(meta, field), str | None):
+            return field, "text or null"
+    if type(meta.size_bytes) is not int or not 0 <= meta.size_bytes < 2**63:
+        return "size_bytes", "a size in bytes"
+    if not isinstance(meta.gcc_target, dict | None):
+        return "gcc_target", "an object or null"
+    return None
 
 
 class Env(NamedTuple):
@@ -160,13 +190,13 @@ class Store:
                 else "create one with `armroot create NAME`"
             )
             raise EnvNotFound(f"no environment named '{name}'", hint)
+        hint = f"remove it with `armroot rm {name}` and create it again"
         try:
             meta = EnvMeta.from_json(meta_path.read_text())
         except (ValueError, TypeError) as exc:
-            raise ArmrootError(
-                f"the metadata of '{name}' is damaged ({exc})",
-                f"remove it with `armroot rm {name}` and create it again",
-            ) from exc
+            raise ArmrootError(f"the metadata of '{name}' is damaged ({exc})", hint) from exc
+        if meta.name != name:
+            raise ArmrootError(f"the metadata of '{name}' is of another env ('{meta.name}')", hint)
         return Env(name, path, meta)
 
     def envs(self) -> list[Env]:
@@ -274,7 +304,15 @@ class Store:
         safe_remove(old)
 
     def remove(self, name: str) -> None:
-        env = self.get(name)
+        """Remove the env ``name``, also when its metadata cannot be read (what :meth:`get`
+        then says to do)."""
+        check_name(name)
+        try:
+            env = self.get(name)
+        except EnvNotFound:
+            raise
+        except ArmrootError:  # damaged metadata: the directory is the env's all the same
+            env = Env(name, self.envs_dir / name, EnvMeta(name, "", "", ""))
         with self.exclusive_lock(env, "remove"):
             refuse_mounts(env.path)
             self.trash_dir.mkdir(parents=True, exist_ok=True)

@@ -43,10 +43,29 @@ class TwinSet(NamedTuple):
 
     @classmethod
     def from_json(cls, text: str) -> TwinSet:
+        """The set ``text`` holds; ValueError or TypeError for anything else (a field missing,
+        extra, or of another type than :meth:`to_json` writes)."""
         data = json.loads(text)
         data["programs"] = tuple(table.Program(**p) for p in data["programs"])
         data["missing"] = tuple(select.Missing(**m) for m in data["missing"])
-        return cls(**data)
+        found = cls(**data)
+        if not (
+            _typed(found, (str, str, str, tuple, tuple, str, bool))
+            and all(_typed(p, (str, str, str, str, bool, str, int)) for p in found.programs)
+            and all(_typed(m, (str, str)) for m in found.missing)
+        ):
+            raise TypeError("a field of the twin set is not of its type")
+        return found
+
+
+def _typed(record: tuple[object, ...], types: tuple[type, ...]) -> bool:
+    return all(type(value) is kind for value, kind in zip(record, types, strict=True))
+
+
+def _in_trees(rel: str) -> bool:
+    """Whether ``rel`` (relative to the twin cache) names a file in one of its trees."""
+    parts = rel.split("/")
+    return len(parts) > 2 and parts[0] == "trees" and not {"", ".", ".."} & set(parts)
 
 
 def apt_sources(root: Path) -> list[sources.AptSource]:
@@ -84,11 +103,23 @@ def cached(root: Path, cache: Path) -> TwinSet | None:
 
 
 def _load(directory: Path) -> TwinSet | None:
+    """The set kept in ``directory`` if it is that key's, naming files of the cache's trees
+    that are still there as they were; None otherwise."""
     try:
         found = TwinSet.from_json((directory / "set.json").read_text())
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
         return None
+    paths = [found.loader, *([found.plugin] if found.plugin else [])]
+    paths += [p.twin_path for p in found.programs]
+    if (
+        found.key != directory.name
+        or found.libdir != f"sets/{found.key}/lib"
+        or not all(_in_trees(p) for p in paths)
+    ):
+        return None  # another set's record, or one naming files out of the trees
     cache = directory.parent.parent
+    if not os.path.lexists(cache / found.loader):
+        return None  # the loader's tree removed from the cache: make the set again
     for program in found.programs:
         try:
             size = (cache / program.twin_path).stat().st_size
