@@ -394,3 +394,28 @@ def test_a_helper_killed_by_sigkill_leaves_no_distccd_and_no_directory(
         assert not directory.exists()
     finally:
         _stop(helper)
+
+
+def test_a_helper_on_a_full_disk_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    # TMPDIR on a tmpfs with room for two more inodes, in a mount namespace of the test's own.
+    script = (
+        'mount -t tmpfs -o size=64k,nr_inodes=4 tmpfs "$0" && '
+        'TMPDIR="$0" "$@"; status=$?; ls -A "$0"; exit $status'
+    )
+    full = tmp_path / "full"
+    full.mkdir()
+    argv = [sys.executable, "-m", "armroot", "helper", "serve", "--port", "39650"]
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(full), *argv],
+        env=_environ(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 6, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("armroot: error:")]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("armroot: error: No space left on device: ") and lines[0].endswith(
+        ": free space there, or point armroot elsewhere"
+    ), lines
+    assert proc.stdout == ""  # `ls -A` of the tmpfs: the helper's directory was removed

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -464,3 +465,57 @@ def test_two_hundred_back_to_back_runs_grow_nothing(shared_envs: dict[str, ArmEn
     assert _file_handles() - handles < 100, (handles, _file_handles())
     assert _process_count() - processes < 20, (processes, _process_count())
     print(f"200 runs in {elapsed:.1f} s")
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_eight_concurrent_builds_with_twins_and_the_compiler_cache(
+    arm64_tarball: Path, home: Path, tmp_path: Path
+) -> None:
+    from tests.integration.test_build import HELLO_C, _tree_digest
+
+    env = make_env(arm64_tarball, "arm64", home, "eight")
+    rootfs = home / "envs" / env.name / "rootfs"
+    projects = []
+    for i in range(9):
+        src = tmp_path / f"p{i}"
+        src.mkdir()
+        (src / "hello.c").write_text(HELLO_C)
+        (src / "Makefile").write_text(
+            "hello: hello.o\n\t$(CC) -o $@ $^\nhello.o: hello.c\n\t$(CC) -O2 -c -o $@ $<\n"
+        )
+        (src / "armroot.toml").write_text('[build]\nsystem = "make"\nartifacts = ["src:hello"]\n')
+        projects.append(src)
+    # One build first, without the compiler cache: the twin set is made, and the reference.
+    first = armroot(
+        "build", env.name, "--src", str(projects[0]), "--accel", "twins", "--no-cache", home=home
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    reference = (projects[0] / "armroot-out/hello").read_bytes()
+    before = _tree_digest(rootfs)
+    argv = [sys.executable, "-m", "armroot", "-v", "build", env.name, "--accel", "twins"]
+    builds = [
+        subprocess.Popen(
+            [*argv, "--src", str(src)],
+            env=dict(os.environ, ARMROOT_HOME=str(home)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for src in projects[1:]
+    ]
+    outputs = [b.communicate(timeout=900) for b in builds]
+    assert [b.returncode for b in builds] == [0] * 8, [err[-2000:] for _, err in outputs]
+    counts = []
+    for out, err in outputs:
+        found = re.search(r"compiler cache: (\d+) hits?, (\d+) miss(?:es)?", out + err)
+        assert found, err[-2000:]
+        counts.append((int(found[1]), int(found[2])))
+    # Each build made one cacheable compile; all eight share the cache (one miss at least).
+    assert all(hits + misses == 1 for hits, misses in counts), counts
+    assert 1 <= sum(misses for _, misses in counts) < 8, counts
+    for src in projects[1:]:
+        assert (src / "armroot-out/hello").read_bytes() == reference, src
+    assert _tree_digest(rootfs) == before  # the env's files are untouched
+    assert json.loads(armroot("info", env.name, "--json", home=home).stdout)["in_use"] is False
+    assert armroot("rm", env.name, home=home).returncode == 0

@@ -4,6 +4,7 @@ handlers; every result compared with the fully emulated one."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -164,6 +165,52 @@ def test_the_twin_gcc_makes_the_bytes_the_emulated_gcc_makes(
     for name in OUTPUTS:
         twin, emulated = tmp_path / "twins" / name, tmp_path / "none" / name
         assert twin.read_bytes() == emulated.read_bytes(), name
+
+
+@pytest.mark.slow
+def test_tinyxml2_builds_the_same_objects_and_tests_with_twins_as_emulated(
+    shared_envs: dict[str, ArmEnv], tmp_path: Path
+) -> None:
+    """A second C++ project beside fmt (whose emulated reference build runs with
+    ARMROOT_TEST_REFERENCE=1): every object file, with its debug info, and the test program
+    byte for byte the emulated gcc's; its tests pass both ways."""
+    from tests.integration.conftest import cache_dir
+    from tests.integration.test_accel import _build_dir
+    from tests.integration.workloads import (
+        TINYXML2_SHA256,
+        TINYXML2_URL,
+        fetch_pinned,
+        unpack_tinyxml2,
+    )
+
+    env = shared_envs["arm64"]
+    tarball = fetch_pinned(TINYXML2_URL, TINYXML2_SHA256, cache_dir() / "sources")
+    src = unpack_tinyxml2(tarball, tmp_path)
+    configure = ["cmake", "-S", ".", "-B", "/build", "-DCMAKE_BUILD_TYPE=RelWithDebInfo"]
+    configure += ["-Dtinyxml2_BUILD_TESTING=ON"]
+    build = "cmake --build /build -- -j2 && cd /build && ctest --output-on-failure"
+    (src / "armroot.toml").write_text(
+        f'[env]\nname = "{env.name}"\n[build]\nconfigure = {json.dumps(configure)}\n'
+        f'build = ["sh", "-c", {json.dumps(build)}]\nartifacts = ["xmltest"]\n'
+    )
+    dirs = {}
+    for mode in ("twins", "none"):
+        out = tmp_path / f"out-{mode}"
+        proc = armroot(
+            "build", "--src", str(src), "--out", str(out), "--accel", mode,
+            home=env.home, timeout=1800,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        dirs[mode] = _build_dir(env, src, mode)
+        log = (dirs[mode] / "armroot-build.log").read_text()
+        assert "100% tests passed, 0 tests failed out of 1" in log, log[-3000:]
+    objects = sorted(p.relative_to(dirs["none"]) for p in dirs["none"].rglob("*.o"))
+    assert len(objects) >= 2, objects  # the library's and the test's
+    assert sorted(p.relative_to(dirs["twins"]) for p in dirs["twins"].rglob("*.o")) == objects
+    for obj in objects:
+        assert (dirs["twins"] / obj).read_bytes() == (dirs["none"] / obj).read_bytes(), obj
+    twinned, emulated = (tmp_path / f"out-{m}/xmltest" for m in ("twins", "none"))
+    assert twinned.read_bytes() == emulated.read_bytes()
 
 
 OGG = "http://deb.debian.org/debian/pool/main/libo/libogg/"
@@ -402,5 +449,42 @@ def test_two_first_sessions_fetch_once_and_a_killed_fetch_leaves_nothing_used(
         assert not list((home / "cache/twins/trees").glob(".*partial*"))
         shell = _ok(_run(env, env.name, "--", "sh", "-c", "readlink /proc/$$/exe"))
         assert LOADER.match(shell), shell
+    finally:
+        armroot("rm", env.name, home=home)
+
+
+def test_a_full_cache_during_the_twin_fetch_runs_emulated_with_one_line(
+    arm64_tarball: Path, home: Path
+) -> None:
+    env = make_env(arm64_tarball, "arm64", home, "fullcache")
+    # The cache on a 40 MB tmpfs (the cross compilers alone are more), in a mount namespace
+    # of the test's own; what the cache holds afterwards is listed before it goes.
+    script = (
+        'mount -t tmpfs -o size=40m tmpfs "$0" && ARMROOT_CACHE="$0" "$@"; status=$?; '
+        'echo "--- sets:"; ls -A "$0/twins/sets" 2>/dev/null; '
+        'echo "--- partial trees:"; ls -A "$0/twins/trees" 2>/dev/null | grep partial; '
+        "exit $status"
+    )
+    cache = home / "small-cache"
+    cache.mkdir()
+    unshare = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(cache)]
+    argv = [sys.executable, "-m", "armroot", "run", env.name, "--accel", "twins", "--"]
+    try:
+        proc = subprocess.run(
+            [*unshare, *argv, "sh", "-c", "echo ok; readlink /proc/$$/exe"],
+            env=dict(os.environ, ARMROOT_HOME=str(home)),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        said, rest = proc.stdout.split("--- sets:\n")
+        sets, trees = rest.split("--- partial trees:\n")
+        assert said.splitlines()[0] == "ok" and not LOADER.match(said.splitlines()[1]), said
+        lines = [ln for ln in proc.stderr.splitlines() if ln.startswith(("warning", "armroot"))]
+        assert len(lines) == 1 and "without twins: No space left on device" in lines[0], lines
+        assert "Traceback" not in proc.stderr
+        assert [s for s in sets.split() if not s.startswith(".")] == [], sets  # no set made
+        assert ".partial" not in sets and trees.strip() == "", (sets, trees)
     finally:
         armroot("rm", env.name, home=home)

@@ -77,3 +77,18 @@ def unpack_zlib(tarball: Path, into: Path) -> Path:
         tar.extractall(into, filter="data")
     (into / "zlib-1.3.1").rename(into / "zlib")
     return into / "zlib"
+
+
+# A second C++ project for the twins' byte-for-byte test: tinyxml2 (CMake, a library and its
+# own test program), Debian's source of trixie's 11.0.0+dfsg-1.
+TINYXML2_URL = "http://deb.debian.org/debian/pool/main/t/tinyxml2/tinyxml2_11.0.0+dfsg.orig.tar.xz"
+TINYXML2_SHA256 = "1346241d0891464c44ce6838527bdc616f96da308d128d6e9a6ec6987db2ac8a"
+
+
+def unpack_tinyxml2(tarball: Path, into: Path) -> Path:
+    """tinyxml2's source tree at ``into``/tinyxml2 (the top directory renamed)."""
+    with tarfile.open(tarball) as tar:
+        tar.extractall(into, filter="data")
+    [top] = into.glob("leethomason-tinyxml2-*")
+    top.rename(into / "tinyxml2")
+    return into / "tinyxml2"
