@@ -722,5 +722,27 @@ def test_regression_a_write_through_a_hard_linked_symlink_says_so(tmp_path: Path
     target = tmp_path / "target"
     target.mkdir()
     got = outcome(lambda: tarball.extract(archive, target))
-    assert isinstance(got, str) and "would be written through a symlink" in got, got
+    # (now refused by armroot's own check first: the hard link is a second symlink name)
+    assert isinstance(got, str) and "would be written through the symlink member h" in got, got
     assert list(outside.iterdir()) == []
+
+
+def test_regression_a_hard_link_to_a_symlink_with_data_changed_the_witness() -> None:
+    """Found by the fuzz run (bench/fuzz.py, seed 20261202, case ~2,000 of
+    test_writes_through_symlinks_to_the_witness_are_refused): a symlink to a directory
+    outside, then a hard link to that symlink carrying data, made libarchive set the mode
+    of the directory outside (0755 became 0644). Such a hard link is now refused, and a hard
+    link through a symlink member too."""
+    outside = "@TOP/witness"
+    got, _ = extract_in_a_box(
+        tar(
+            Member("symlink", "l", outside),
+            Member("hardlink", "h", "l", data=b"evil\n", mode=0o644),
+            fmt=tarfile.PAX_FORMAT,  # pax hard links carry their data (GNU ones do not)
+        )
+    )  # extract_in_a_box asserts the witness, TOP and / unchanged
+    assert isinstance(got, str) and "is a hard link to the symlink member l with data" in got
+    got, _ = extract_in_a_box(
+        tar(Member("symlink", "l", outside), Member("hardlink", "h", "l/precious"))
+    )
+    assert isinstance(got, str) and "is a hard link through the symlink member l" in got

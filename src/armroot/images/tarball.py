@@ -194,6 +194,16 @@ def _extract_fd(fd: int, report: ExtractReport, tick: Callable[[], object], devi
                 via = through_symlink(name, symlinks)
                 if via is not None:
                     problem = f"would be written through the symlink member {via}"
+            if problem is None and entry.islnk and link is not None:
+                target = normalize(link)
+                via = through_symlink(target, symlinks)
+                if via is not None:
+                    problem = f"is a hard link through the symlink member {via}"
+                elif target in symlinks:
+                    # a second name of a symlink: what is written to it goes where it points
+                    if entry.size:
+                        problem = f"is a hard link to the symlink member {target} with data"
+                    symlinks.add(name)
             if problem is not None:
                 raise SourceError(
                     f"unsafe archive member {raw!r}: it {problem}",
