@@ -909,7 +909,8 @@ def test_control_files_give_well_formed_packages(text: str) -> None:
         assert package.name == name
         check_package(package)
     for path, (digest, size) in deb822.release_sha256(text).items():
-        assert path in text and digest in text and type(size) is int and size >= 0
+        assert path in text and digest in text.lower() and type(size) is int and size >= 0
+        assert re.fullmatch(r"[0-9a-f]{64}", digest), digest  # names a cache file and a URL
 
 
 def test_regression_control_files_with_bad_numbers_or_fields() -> None:
