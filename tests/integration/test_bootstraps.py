@@ -224,7 +224,7 @@ def test_a_restore_killed_midway_leaves_no_env_and_the_cache_as_it_was(store: St
     [entry] = store.cached()
     env = dict(os.environ, ARMROOT_HOME=str(store.home), **store.env())
     restore = subprocess.Popen(
-        store.argv("create", "killed", *SPEC, "--offline"),
+        store.argv("create", "restore-killed", *SPEC, "--offline"),
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -232,21 +232,22 @@ def test_a_restore_killed_midway_leaves_no_env_and_the_cache_as_it_was(store: St
     staging = store.home / "staging"
 
     def extracting() -> bool:  # the root's files arriving in a staging directory
-        return any(len(list(d.glob("*/usr/bin/*"))) > 20 for d in staging.glob("killed.*"))
+        return any(len(list(d.glob("*/usr/bin/*"))) > 20 for d in staging.glob("restore-killed.*"))
 
     try:
         assert wait_for(extracting, timeout=300, interval=0.02)
     finally:
         restore.kill()  # SIGKILL, by PID: no unwinding
         restore.wait(60)
-    assert not (store.home / "envs/killed").exists()
-    assert list(staging.glob("killed.*"))  # what it left, until the next command
+    assert not (store.home / "envs/restore-killed").exists()
+    assert list(staging.glob("restore-killed.*"))  # what it left, until the next command
     assert store.cached() == [entry]  # the cached tarball and its record as they were
     assert hashlib.sha256(Path(str(entry["path"])).read_bytes()).hexdigest() == entry["sha256"]
-    again = store.run("create", "killed", *SPEC, "--offline")
+    again = store.run("create", "restore-killed", *SPEC, "--offline")
     assert "from the cached bootstrap" in _ok(again)
     assert list(staging.iterdir()) == []  # the next create removed it (its lock was free)
-    assert packages(store.rootfs("killed")) == packages(store.rootfs("fresh"))
+    assert packages(store.rootfs("restore-killed")) == packages(store.rootfs("fresh"))
+    _ok(store.run("rm", "restore-killed"))  # (the next test creates "killed")
 
 
 def test_a_damaged_bootstrap_is_made_again_once_by_two_racing_creates(store: Store) -> None:
