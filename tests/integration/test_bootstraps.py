@@ -327,9 +327,11 @@ def test_a_bootstrap_killed_with_its_mounts_up_leaves_none_on_the_host(store: St
     to armroot, mmdebstrap and all theirs at once: the mounts were in a namespace of their
     own, so they are gone with them (host_is_untouched checks mountinfo), and the next
     create clears the staging directory."""
+    tmp = store.home.parent / "tmp"  # what the killed mmdebstrap leaves there (its gpghome)
+    tmp.mkdir(exist_ok=True)
     racer = subprocess.Popen(
         store.argv("create", "killed", *SPEC, "--no-cache"),
-        env=dict(os.environ, ARMROOT_HOME=str(store.home), **store.env()),
+        env=dict(os.environ, ARMROOT_HOME=str(store.home), TMPDIR=str(tmp), **store.env()),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
