@@ -5,8 +5,6 @@ Library code raises these; only the CLI turns them into output and an exit statu
 
 from __future__ import annotations
 
-import unicodedata
-
 # Bidirectional overrides and isolates: text after them can display in another order.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -20,6 +18,8 @@ def printable(text: str, keep: str = "") -> str:
     prints that can hold text from outside (member names, indexes, command output)."""
     if text.isprintable() and not _BIDI.intersection(text):
         return text
+    import unicodedata  # (not at import: every `armroot run` loads this module)
+
     out = []
     for ch in text:
         if ch in keep:
