@@ -59,7 +59,7 @@ def test_is_within_matches_path_components_not_prefixes() -> None:
 def test_regression_a_path_through_a_regular_file_resolves_inside_the_root(
     tmp_path: Path,
 ) -> None:
-    """Found by test_fuzz_partitions (a root whose /etc is a file): resolving /etc/fstab
+    """Found by test_fuzz_image_root (a root whose /etc is a file): resolving /etc/fstab
     raised NotADirectoryError instead of naming a path that does not exist."""
     root = tmp_path / "root"
     root.mkdir()
