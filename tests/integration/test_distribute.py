@@ -60,7 +60,7 @@ class Helper(NamedTuple):
     def jobs(self) -> int:
         """Compiles this helper served for builds (not the clients' check compiles)."""
         text = self.log.read_text(errors="replace")
-        return sum(1 for ln in text.splitlines() if "COMPILE_OK" in ln and "probe.c" not in ln)
+        return sum(1 for ln in text.splitlines() if "COMPILE_OK" in ln and "probe." not in ln)
 
     def keeper(self) -> int:
         """The shell armroot runs distccd under (in a session of its own)."""
@@ -97,9 +97,16 @@ def _environ(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, st
 
 
 def _serve(
-    ns: Netns, home: Path, address: str, log: Path, allow: str, env: Mapping[str, str] | None = None
+    ns: Netns,
+    home: Path,
+    address: str,
+    log: Path,
+    allow: str,
+    env: Mapping[str, str] | None = None,
+    serves: tuple[str, ...] = (),
 ) -> Helper:
     argv = [sys.executable, "-m", "armroot", "helper", "serve", "--listen", address]
+    argv += [word for name in serves for word in ("--env", name)]
     with log.open("wb") as out:
         process = subprocess.Popen(
             ns.argv(*argv, "--allow", allow, "--jobs", "2"),
@@ -160,9 +167,9 @@ def _objects(build_dir: Path) -> dict[str, bytes]:
 
 
 def _build(
-    ns: Netns, env: ArmEnv, src: Path, *options: str, timeout: float = 1500
+    ns: Netns, env: ArmEnv, src: Path, *options: str, timeout: float = 1500, accel: str = "clang"
 ) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "armroot", "-v", "build", "--src", str(src), "--accel", "clang"]
+    argv = [sys.executable, "-m", "armroot", "-v", "build", "--src", str(src), "--accel", accel]
     return subprocess.run(
         ns.argv(*argv, *options),
         env=_environ(env.home),
@@ -209,8 +216,8 @@ def fmt(netns: Netns, arm64: ArmEnv, tmp_path_factory: pytest.TempPathFactory) -
     return Fmt(env, src, reference)
 
 
-def _clean(fmt: Fmt) -> Path:
-    build_dir = _build_dir(fmt.env, fmt.src, "clang")
+def _clean(fmt: Fmt, accel: str = "clang") -> Path:
+    build_dir = _build_dir(fmt.env, fmt.src, accel)
     shutil.rmtree(build_dir)  # armroot's own directory: nothing is mounted there now
     build_dir.mkdir()
     return build_dir
@@ -256,6 +263,66 @@ def test_fmt_compiles_on_helpers_the_same_objects_and_a_warm_cache_serves_them(
     hits, misses = _cache_line(warm)
     assert hits / (hits + misses) >= 0.95, (hits, misses)
     assert _objects(_build_dir(fmt.env, fmt.src, "clang")) == fmt.reference
+
+
+@pytest.fixture(scope="module")
+def fmt_twins(netns: Netns, fmt: Fmt) -> Fmt:
+    """fmt built here with the env's twin gcc, without the cache: the objects a distributed
+    twins build must make. The twins are fetched first, outside the namespace."""
+    warm = ("run", fmt.env.name, "--accel", "twins", "--", "true")
+    armroot(*warm, home=fmt.env.home, check=True)
+    done = _build(netns, fmt.env, fmt.src, "--no-cache", accel="twins")
+    assert done.returncode == 0, done.stderr[-3000:]
+    reference = _objects(_build_dir(fmt.env, fmt.src, "twins"))
+    assert len(reference) >= 6, sorted(reference)
+    return fmt._replace(reference=reference)
+
+
+def test_fmt_with_the_twin_gcc_compiles_on_a_helper_serving_the_env_the_same_objects(
+    netns: Netns, fmt_twins: Fmt, tmp_path: Path
+) -> None:
+    """A helper serving the env (`helper serve --env`) takes the twin gcc's compiles; one
+    serving only clang is refused by the twin compiler's name; the objects are the local
+    twin gcc's, byte for byte; the tests pass."""
+    fmt, env = fmt_twins, fmt_twins.env
+    helpers: dict[str, Helper] = {}
+    try:
+        log = tmp_path / "one.log"
+        net = f"{NET}.0/24"
+        helpers["one"] = _serve(netns, env.home, HELPERS["one"], log, net, None, (env.name,))
+        served = log.read_text()
+        assert "twin compilers of" in served and "armroot-g++-" in served, served
+        log = tmp_path / "two.log"
+        helpers["two"] = _serve(netns, tmp_path, HELPERS["two"], log, f"{NET}.0/24")
+        build_dir = _clean(fmt, "twins")
+        hosts = ",".join(HELPERS[n] for n in ("one", "two"))
+        done = _build(netns, env, fmt.src, "--no-cache", "--distribute", hosts, accel="twins")
+        assert done.returncode == 0, done.stderr[-3000:]
+        out = done.stdout + done.stderr
+        assert "100% tests passed" in (build_dir / "armroot-build.log").read_text()
+        refused = [ln for ln in out.splitlines() if HELPERS["two"] in ln]
+        assert len(refused) == 1 and "not used" in refused[0], refused
+        assert re.search(r"refused a compile for armroot-g\+\+-[0-9a-f]{16} ", refused[0])
+        assert helpers["two"].jobs() == 0
+        assert helpers["one"].jobs() > 0, out[-3000:]
+        assert f"-j{len(os.sched_getaffinity(0)) + 2}" in out
+        assert _objects(build_dir) == fmt.reference
+        check = subprocess.run(
+            netns.argv(
+                sys.executable, "-m", "armroot", "helper", "check", HELPERS["one"],
+                "--env", env.name, "--accel", "twins",
+            ),
+            env=_environ(env.home),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )  # fmt: skip
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert re.search(r": ready, armroot-g\+\+-[0-9a-f]{16}, armroot-gcc-", check.stdout)
+    finally:
+        for helper in helpers.values():
+            _stop(helper)
 
 
 def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(

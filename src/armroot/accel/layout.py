@@ -40,6 +40,8 @@ TWIN_CACHE_INSIDE = f"{TWINS_INSIDE}/cache"  # the twin cache, read-only
 SPECS_INSIDE = f"{TWINS_INSIDE}/cross.specs"
 PLUGIN_DIR_INSIDE = f"{TWINS_INSIDE}/plugin"
 BINFMT_INSIDE = f"{TWINS_INSIDE}/binfmt_misc"
+TWIN_DISTRIBUTE_INSIDE = f"{TWINS_INSIDE}/distribute"  # per request; keep in step with twin.c
+TWIN_BIN_INSIDE = f"{TWINS_INSIDE}/bin"  # the distributed names, on PATH (last)
 
 # The compiler cache (armroot.accel.compile_cache): ccache, and a PATH directory of its names.
 CCACHE_INSIDE = "/run/armroot/ccache"

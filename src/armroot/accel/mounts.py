@@ -26,6 +26,8 @@ class SessionAccel(NamedTuple):
     env: tuple[tuple[str, str], ...]
     user_namespace: bool = False  # the session needs a user namespace of its own (twins)
     distribute_as: str = ""  # the clang's name on distcc helpers (armroot.distribute)
+    # The twin drivers a distributed compile may name: (build-id, name, shown, root path).
+    distribute_twins: tuple[tuple[str, str, str, str], ...] = ()
 
 
 def session(

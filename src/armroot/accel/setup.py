@@ -123,6 +123,11 @@ def resolve(env: Env, mode: str) -> str:
     return "twins" if found is not None and found.compiler else "clang"
 
 
+def twin_set(env: Env) -> TwinSet | None:
+    """The env's twin set, fetched now if need be; None (said in one line) if it has none."""
+    return _twin_set(env, "twins")
+
+
 def _twin_set(env: Env, mode: str) -> TwinSet | None:
     """The env's twin set (made on the first session), or None, saying why."""
     from armroot.twins import archive, prepare
@@ -240,6 +245,12 @@ def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel |
         for name in compile_cache.compiler_names(arch.triple, major)
         if resolve_in_root(env.rootfs, f"/usr/bin/{name}").is_file()
     )
+    from armroot.twins import distributed as twin_compilers
+
+    distributable = tuple(
+        (c.driver.build_id, c.name, c.shown, c.driver.root_path) for c in twin_compilers.of(found)
+    )
+    accel = accel._replace(distribute_twins=distributable)
     return _with_cache(accel, compile_cache.identity("twins", parts), names)
 
 

@@ -28,6 +28,16 @@
  * twin is given the same options at the same places, so the options a compile records
  * (DW_AT_producer) are the root gcc's.
  *
+ * A distributing session (armroot.distribute) also has /run/armroot/twins/distribute:
+ *
+ *   distribute<TAB>BUILD-ID<TAB>NAME<TAB>SHOWN<TAB>PREFIX...
+ *   local-exact|local-prefix|local-suffix<TAB>ARG
+ *
+ * A compile (-c) by that driver, with no argument that keeps it here, runs as
+ * PREFIX... NAME ARGS (the host's distcc) in the caller's environment. distcc preprocesses
+ * by running NAME here: a link to the root's driver, so that comes back to this handler,
+ * which then runs the twin itself, as SHOWN; the helpers run their NAME on the .i.
+ *
  * A program in the table is the root's own file (armroot checked it against dpkg's md5sums),
  * and its twin is the amd64 build of the same source version; the word list runs it with the
  * twin's own loader and libraries given as loader options, so nothing of them reaches the
@@ -46,7 +56,9 @@
 #define AT_EXECFD 2
 
 #define TABLE_PATH "/run/armroot/twins/table"
+#define DISTRIBUTE_PATH "/run/armroot/twins/distribute"
 #define TABLE_MAX (4 << 20)
+#define DISTRIBUTE_MAX 65536
 #define MAX_ARGS 65536
 #define MAX_ENV 8192
 #define MAX_FIELDS 64
@@ -69,20 +81,42 @@ static char table[TABLE_MAX + 1];
 static char *new_argv[2 * MAX_ARGS + MAX_FIELDS + 8]; /* room for an option per -lm */
 static char *new_envp[MAX_ENV + MAX_FIELDS + 1];
 
-static void read_table(void) {
-    long fd = sys3(SYS_open, (long)TABLE_PATH, O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) die("cannot open", TABLE_PATH);
+static char distribute[DISTRIBUTE_MAX + 1];
+
+/* path into buf (max bytes); 0 if it does not exist, and `required` files must. */
+static int read_file(const char *path, char *buf, size_t max, int required) {
+    long fd = sys3(SYS_open, (long)path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        if (required) die("cannot open", path);
+        buf[0] = 0;
+        return 0;
+    }
     size_t used = 0;
     for (;;) {
-        long n = sys3(SYS_read, fd, (long)(table + used), (long)(TABLE_MAX - used));
+        long n = sys3(SYS_read, fd, (long)(buf + used), (long)(max - used));
         if (n == -EINTR) continue;
-        if (n < 0) die("cannot read", TABLE_PATH);
+        if (n < 0) die("cannot read", path);
         if (n == 0) break;
         used += (size_t)n;
-        if (used == TABLE_MAX) die(TABLE_PATH, "too large");
+        if (used == max) die(path, "too large");
     }
     sys3(SYS_close, fd, 0, 0);
-    table[used] = 0;
+    buf[used] = 0;
+    return 1;
+}
+
+static void read_table(void) { read_file(TABLE_PATH, table, TABLE_MAX, 1); }
+
+static const char *basename_of(const char *path) {
+    const char *base = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '/') base = p + 1;
+    return base;
+}
+
+static int ends(const char *s, const char *suffix) {
+    size_t a = slen(s), b = slen(suffix);
+    return a >= b && seq(s + a - b, suffix);
 }
 
 static long pread_all(long fd, void *buf, size_t n, unsigned long offset) {
@@ -186,6 +220,29 @@ static int links(int argc, char **argv, int first) {
     return inputs;
 }
 
+/* Whether an invocation goes to distcc: a compile (-c), and no argument the distribute
+ * file's local-* lines name. */
+static int distributable(int argc, char **argv, char *text) {
+    int compile = 0;
+    for (int i = 3; i < argc; i++)
+        if (seq(argv[i], "-c")) compile = 1;
+    if (!compile) return 0;
+    char *fields[4];
+    char *cursor = text;
+    int n;
+    while ((n = next_line(&cursor, fields, 4)) >= 0) {
+        if (n != 2) continue;
+        int exact = seq(fields[0], "local-exact"), prefix = seq(fields[0], "local-prefix");
+        int suffix = seq(fields[0], "local-suffix");
+        if (!exact && !prefix && !suffix) continue;
+        for (int i = 3; i < argc; i++)
+            if ((exact && seq(argv[i], fields[1])) || (prefix && starts(argv[i], fields[1])) ||
+                (suffix && ends(argv[i], fields[1])))
+                return 0;
+    }
+    return 1;
+}
+
 static void machine_text(int machine, char *out) {
     char digits[12];
     int n = 0;
@@ -269,6 +326,29 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
     if (twin && asked && qemu) {
         if (verbose) say(path, ": emulated for ", asked);
         twin = 0;
+    }
+    if (twin && read_file(DISTRIBUTE_PATH, distribute, DISTRIBUTE_MAX, 0)) {
+        /* The lines are read from a copy: next_line cuts the text it reads. */
+        static char lines[DISTRIBUTE_MAX + 1];
+        for (size_t i = 0; i <= DISTRIBUTE_MAX; i++)
+            if (!(lines[i] = distribute[i])) break;
+        char *cursor = lines;
+        while ((n = next_line(&cursor, fields, MAX_FIELDS)) >= 0) {
+            if (n < 5 || !seq(fields[0], "distribute") || !seq(fields[1], id)) continue;
+            if (seq(basename_of(argv0), fields[2])) {
+                argv0 = fields[3]; /* distcc's own run here: the twin, by the root's name */
+                break;
+            }
+            if (!distributable(argc, argv, distribute)) break;
+            if (n - 4 + argc > MAX_ARGS) break;
+            for (int i = 4; i < n; i++) new_argv[k++] = fields[i];
+            new_argv[k++] = fields[2];
+            for (int i = 3; i < argc; i++) new_argv[k++] = argv[i];
+            new_argv[k] = 0;
+            if (verbose) say(path, ": distributed as ", fields[2]);
+            sys3(SYS_execve, (long)new_argv[0], (long)new_argv, (long)(argv + argc + 1));
+            die("cannot run", new_argv[0]);
+        }
     }
     if (twin) {
         if (twin_words + argc > MAX_ARGS) die(path, "too many arguments");

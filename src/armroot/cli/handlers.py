@@ -225,7 +225,11 @@ def helper(args: Args, command: Command) -> int:
     if args.action == "serve":
         if args.host:
             raise UsageError("helper serve takes no HOST", "use --listen ADDRESS to choose one")
-        return helper_mod.serve(tuple(args.allow), args.listen, args.port, args.jobs)
+        if args.accel != "auto":
+            raise UsageError("--accel is for helper check --env", "serve takes --env NAME")
+        return helper_mod.serve(
+            tuple(args.allow), args.listen, args.port, args.jobs, tuple(args.env)
+        )
     if not args.host:
         raise UsageError("helper check needs the helper's address", "armroot helper check HOST")
     if args.allow or args.listen or args.jobs or args.port != hosts.DEFAULT_PORT:
@@ -233,7 +237,27 @@ def helper(args: Args, command: Command) -> int:
             "--allow, --listen, --jobs and --port are for helper serve",
             "give the helper's port in its address: armroot helper check HOST:PORT",
         )
+    if len(args.env) > 1:
+        raise UsageError("helper check takes one --env", "check one env's compilers at a time")
+    host = hosts.parse(args.host)
     compiler = helper_mod.local_compiler()
-    found = helper_mod.check(hosts.parse(args.host), compiler)
-    print(found.line(compiler.name))
+    if args.env:
+        from armroot.accel import setup
+        from armroot.distribute import client
+        from armroot.store.envs import Store
+
+        env = Store().get(args.env[0])
+        probes = client.probes(env, setup.resolve(env, args.accel))
+        if not probes:
+            raise UsageError(
+                f"'{env.name}': its twin compilers cannot be distributed (no cc1 or "
+                "assembler twin)",
+                "check with --accel clang",
+            )
+    else:
+        if args.accel != "auto":
+            raise UsageError("--accel is for helper check --env", "give the env: --env NAME")
+        probes = (helper_mod.clang_probe(compiler),)
+    found = helper_mod.check(host, probes, compiler)
+    print(found.line(", ".join(p.name for p in probes)))
     return 0 if found.has_compiler else 1

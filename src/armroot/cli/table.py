@@ -158,6 +158,24 @@ HELPER = (
     ),
     Arg(("--port",), {"type": int, "default": 3632, "help": "serve: TCP port (default 3632)"}),
     Arg(("--jobs",), {"type": int, "help": "serve: compiles at once (default: its cores)"}),
+    Arg(
+        ("--env",),
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "NAME",
+            "help": "serve: also this env's twin gcc and g++ (repeatable); check: whether the "
+            "helper has the compilers this env's builds send (twins or clang, by --accel)",
+        },
+    ),
+    Arg(
+        ("--accel",),
+        {
+            "choices": ["auto", "twins", "clang"],
+            "default": "auto",
+            "help": "check --env: the compilers of this mode (default: what auto gives)",
+        },
+    ),
 )
 
 VM = (

@@ -166,23 +166,15 @@ def _read_own(path: Path) -> str | None:
         return f.read(16 << 20)
 
 
-def _distributable(mode: str) -> str:
-    """The accel mode a distributed build runs in: the native clang, whose compiles any
-    helper with the same zig can run (the twin compilers cannot be distributed yet)."""
+def _distributable(mode: str) -> None:
+    """A distributed build sends the native compilers' compiles: the clang's, or the twin
+    gcc's (what auto becomes decides which)."""
     if mode == "none":
         raise UsageError(
             "--distribute sends the native compilers' compiles to helpers; --accel none "
             "compiles everything emulated",
             'drop --no-accel (or accel = "none"), or build without helpers',
         )
-    if mode == "twins":
-        raise UsageError(
-            "the twin compilers cannot be distributed yet; distributed builds use the native clang",
-            "use --accel clang (what auto becomes with helpers), or build without helpers",
-        )
-    if mode == "auto":
-        log.info("distributed: the native clang compiles (the twin compilers cannot be yet)")
-    return "clang"
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -206,27 +198,23 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
     arch = archmod.by_name(env.meta.arch)
     mode = accel_mode(options.accel, configured=config.accel)
     wanted, own_words = distclient.asked(options.distribute, config.distribute)
-    if wanted and not own_words and mode in ("twins", "none"):
+    if wanted and not own_words and mode == "none":
         log.info(f"DISTCC_HOSTS is set, but --accel {mode} compiles here: not distributed")
         wanted = ()
     if wanted:
-        mode = _distributable(mode)
-    distributed = distclient.plan(wanted) if wanted else None
-    jobs = distributed.jobs if distributed and distributed.hosts else None
-    if options.command:
-        plan = detect.BuildPlan("command", (options.command,))
-    else:
-        system = config.system if config.system != "auto" else detect.detect(src)
-        plan = detect.plan(system, src, config.configure, config.build, jobs)
-    steps = plan.steps
+        _distributable(mode)
+    # The build system is known before anything is installed (an unknown one is one line).
+    system = "command" if options.command else config.system
+    if system == "auto":
+        system = detect.detect(src)
+    before: tuple[tuple[str, ...], ...] = ()  # steps before the build's own
     if config.packages and options.offline:
         _offline_packages(env, config, store)
     elif config.packages:
         if options.ephemeral:
             # One session: what is installed lives only in this build's overlay.
             adapter = pkg.detect(env.rootfs)
-            install = adapter.install_missing(config.packages)
-            steps = (install, *steps)
+            before = (adapter.install_missing(config.packages),)
         else:
             done = packages.install(
                 env.name, config.packages, options.host_ca, store, only_missing=True
@@ -237,6 +225,13 @@ def build(options: BuildOptions, store: Store | None = None) -> BuildResult:
 
     # What auto comes to, before the build directory is chosen: it records the compilers.
     accel = setup.resolve(env, mode)
+    distributed = distclient.plan(wanted, distclient.probes(env, accel)) if wanted else None
+    jobs = distributed.jobs if distributed and distributed.hosts else None
+    if options.command:
+        plan = detect.BuildPlan("command", (options.command,))
+    else:
+        plan = detect.plan(system, src, config.configure, config.build, jobs)
+    steps = (*before, *plan.steps)
     build_dir = _build_dir(env, src, accel)
     qemu_env: tuple[str, ...] = (f"QEMU_CPU={board.qemu_cpu(arch)}",) if board else ()
     # For build commands of the project's own: the jobs the default build runs.

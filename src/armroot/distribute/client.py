@@ -1,7 +1,8 @@
 """The client side of a distributed build: which helpers it asks for (--distribute,
-[distribute] hosts in armroot.toml, else the user's DISTCC_HOSTS), which of them can take
-its compiles (each checked with a real compile: a helper whose compiler differs is never
-used), and how many jobs the build then runs."""
+[distribute] hosts in armroot.toml, else the user's DISTCC_HOSTS), which compilers they
+must have (the native clang, or the env's twin gcc and g++), which of them can take its
+compiles (each checked with a real compile: a helper whose compiler differs is never used),
+and how many jobs the build then runs."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ from armroot.distribute.hosts import (
     local_jobs,
     parse_many,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from armroot.store.envs import Env
 
 
 class Plan(NamedTuple):
@@ -46,21 +51,38 @@ def asked(cli: Sequence[str], configured: Sequence[str]) -> tuple[tuple[Host, ..
     return found, False
 
 
-def plan(wanted: tuple[Host, ...]) -> Plan:
+def probes(env: Env, accel: str) -> tuple[helper.Probe, ...]:
+    """The compiles that show a helper has the compilers a session of ``env`` in ``accel``
+    mode (clang or twins) sends: () when its twins have none to distribute."""
+    if accel != "twins":
+        return (helper.clang_probe(helper.local_compiler()),)
+    from armroot.accel import setup
+    from armroot.twins import distributed as twin_compilers
+
+    found = setup.twin_set(env)
+    compilers = twin_compilers.of(found) if found is not None else ()
+    return tuple(helper.twin_probe(c.name, c.language) for c in compilers)
+
+
+def plan(wanted: tuple[Host, ...], probes: tuple[helper.Probe, ...]) -> Plan:
     """Check every helper; the ones that can take compiles, with their jobs. A helper that
     cannot is one line; none that can is one line and a local build."""
     local = local_jobs()
+    if not probes:
+        log.warn("the env's twin compilers have no cc1 or assembler twin: building here alone")
+        return Plan((), local)
     compiler = helper.local_compiler()
-    with log.step(f"Checking {len(wanted)} helper(s) for {compiler.name}"):
-        checks = [helper.check(host, compiler) for host in wanted]
+    names = ", ".join(p.name for p in probes)
+    with log.step(f"Checking {len(wanted)} helper(s) for {names}"):
+        checks = [helper.check(host, probes, compiler) for host in wanted]
     usable = [c for c in checks if c.has_compiler]
     if not usable:
-        why = "; ".join(c.line(compiler.name) for c in checks)
+        why = "; ".join(c.line(names) for c in checks)
         log.warn(f"no helper can take compiles ({why}): building here alone")
         return Plan((), local)
     for c in checks:
         if not c.has_compiler:
-            log.warn(f"helper {c.line(compiler.name)}: not used")
+            log.warn(f"helper {c.line(names)}: not used")
     helpers = [(c.host, c.host.jobs or c.jobs or DEFAULT_JOBS) for c in usable]
     jobs = local + sum(j for _, j in helpers)
     names = ", ".join(f"{h.label} ({j})" for h, j in helpers)

@@ -1,11 +1,13 @@
 """`armroot helper serve` and `armroot helper check`: distccd with exactly armroot's native
-clang, and asking a helper whether it has the compiler a build needs.
+compilers, and asking a helper whether it has the compilers a build needs.
 
 A helper runs the distribution's distccd in the foreground, its log on stderr, with a
-command list (DISTCC_CMDLIST) that names one compiler: ``armroot-clang-<digest of zig>``
-(:func:`armroot.accel.toolchain.distributed_name`), armroot's shim answering as the bare
-``zig clang`` of this machine's pinned zig. distccd serves nothing else, and refuses a client
-whose address is outside ``--allow`` (distccd has no authentication of its own: see
+command list (DISTCC_CMDLIST) that names only armroot's compilers:
+``armroot-clang-<digest of zig>`` (:func:`armroot.accel.toolchain.distributed_name`),
+armroot's shim answering as the bare ``zig clang`` of this machine's pinned zig; and with
+``--env NAME``, that env's twin gcc and g++ (:mod:`armroot.twins.distributed`),
+fetched as a session there would fetch them. distccd serves nothing else, and refuses a
+client whose address is outside ``--allow`` (distccd has no authentication of its own: see
 docs/distribute.md for SSH and private networks).
 """
 
@@ -23,10 +25,16 @@ from typing import NamedTuple
 
 from armroot import log
 from armroot.accel import shim, toolchain
+from armroot.distribute import twin_layout
 from armroot.distribute.hosts import Host, local_jobs
 from armroot.errors import HostError, UsageError
 from armroot.host.syscalls import die_with_parent
 from armroot.store.envs import cache_home
+from armroot.twins import distributed as twin_compilers
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from armroot.twins.prepare import TwinSet
 
 DISTCC_HINT = "install the distribution's distcc (apt install distcc)"
 CONNECT_TIMEOUT = 3.0
@@ -38,6 +46,24 @@ class Compiler(NamedTuple):
     name: str  # what clients call it
     zig: str
     shim: str
+
+
+class Probe(NamedTuple):
+    """A compile a client sends a helper alone, to know it has a compiler: the native clang
+    preprocesses here (its probe is C source), a twin's is sent preprocessed."""
+
+    name: str  # the compiler's name on helpers
+    source: str  # probe.c, probe.i, probe.ii
+    flags: tuple[str, ...] = ()
+    twin: bool = False
+
+
+def clang_probe(compiler: Compiler) -> Probe:
+    return Probe(compiler.name, "probe.c", ("--target=aarch64-linux-gnu",))
+
+
+def twin_probe(name: str, language: str) -> Probe:
+    return Probe(name, "probe.ii" if language == "c++" else "probe.i", twin=True)
 
 
 def local_compiler() -> Compiler:
@@ -89,9 +115,52 @@ def _reachable_by_others(path: str) -> None:
             )
 
 
-def _layout(directory: Path, compiler: Compiler) -> dict[str, str]:
-    """The helper's directory: the compiler's name (a link to the shim), the shim's
-    configuration, distccd's command list; the environment that points at them."""
+class Twins(NamedTuple):
+    """An env's twin compilers a helper serves."""
+
+    env: str
+    twin_set: TwinSet
+    compilers: tuple[twin_compilers.TwinCompiler, ...]
+
+
+def env_twins(name: str) -> Twins:
+    """The twin compilers of the env ``name`` of this machine (fetched into the cache as a
+    session would); one line if it has none."""
+    from armroot.accel import setup
+    from armroot.store.envs import Store
+
+    env = Store().get(name)
+    found = setup.twin_set(env)
+    compilers = twin_compilers.of(found) if found is not None else ()
+    if found is None or not compilers:
+        if found is None:
+            why = setup.twins_unavailable(env) or "see the warning above"
+        elif not found.compiler:
+            why = "its gcc has no twin of the same version in its archive"
+        else:
+            why = "its gcc's cc1 or assembler has no twin"
+        raise UsageError(
+            f"--env {name}: no twin compilers to serve ({why})",
+            "serve its builds' native clang without --env, or give an env with twins",
+        )
+    return Twins(name, found, compilers)
+
+
+def _distinct(twins: tuple[Twins, ...]) -> tuple[Twins, ...]:
+    """Each compiler once: envs of the same packages have the same twin compilers."""
+    seen: set[str] = set()
+    found = []
+    for t in twins:
+        new = tuple(c for c in t.compilers if c.name not in seen)
+        seen.update(c.name for c in new)
+        if new:
+            found.append(t._replace(compilers=new))
+    return tuple(found)
+
+
+def _layout(directory: Path, compiler: Compiler, twins: tuple[Twins, ...] = ()) -> dict[str, str]:
+    """The helper's directory: the compilers' names (the shim; the twins' scripts), the
+    shim's configuration, distccd's command list; the environment that points at them."""
     bin_dir = directory / "bin"
     bin_dir.mkdir()
     # A copy: the shim's cache may be where distccd's own user cannot reach (6 KB).
@@ -99,8 +168,11 @@ def _layout(directory: Path, compiler: Compiler) -> dict[str, str]:
     os.chmod(bin_dir / compiler.name, 0o755)
     config = directory / "config"
     config.write_text(shim.helper_config(compiler.zig, compiler.name))
+    served = [str(bin_dir / compiler.name)]
+    for t in twins:
+        served += twin_layout.lay_out(directory, t.twin_set, t.compilers, cache_home() / "twins")
     cmdlist = directory / "cmdlist"
-    cmdlist.write_text(f"{bin_dir / compiler.name}\n")
+    cmdlist.write_text("".join(f"{s}\n" for s in served))
     tmp = directory / "tmp"
     tmp.mkdir()
     os.chmod(tmp, 0o1777)  # distccd started as root writes here as nobody
@@ -131,8 +203,15 @@ exit "$status"
 """
 
 
-def serve(allow: tuple[str, ...], listen: str | None, port: int, jobs: int | None) -> int:
-    """Run distccd in the foreground until it ends or armroot is stopped; its exit status."""
+def serve(
+    allow: tuple[str, ...],
+    listen: str | None,
+    port: int,
+    jobs: int | None,
+    envs: tuple[str, ...] = (),
+) -> int:
+    """Run distccd in the foreground until it ends or armroot is stopped; its exit status.
+    It serves the native clang, and the twin compilers of each env of ``envs``."""
     nets = networks(allow)
     if not nets:
         nets = ("127.0.0.1/32",)
@@ -152,16 +231,20 @@ def serve(allow: tuple[str, ...], listen: str | None, port: int, jobs: int | Non
     compiler = local_compiler()
     if os.geteuid() == 0:
         _reachable_by_others(compiler.zig)
+    twins = _distinct(tuple(env_twins(name) for name in dict.fromkeys(envs)))
     # In the temporary directory: distccd started as root serves as its own user, which
     # must reach the compiler (the cache home may be private).
     directory = Path(tempfile.mkdtemp(prefix="armroot-helper-"))
     try:
-        env = _layout(directory, compiler)
+        env = _layout(directory, compiler, twins)
         argv = [distccd, "--no-detach", "--daemon", "--log-stderr", "--log-level", "notice"]
         argv += ["--listen", listen, "--port", str(port), "--jobs", str(jobs)]
         argv += ["--stats", "--stats-port", str(port + 1)]
         for net in nets:
             argv += ["--allow", net]
+        for t in twins:
+            names = ", ".join(f"{c.name} ({c.shown})" for c in t.compilers)
+            log.info(f"armroot helper: twin compilers of '{t.env}': {names}")
         log.info(
             f"armroot helper: {compiler.name} (zig {compiler.zig}) on {listen}:{port}, "
             f"{jobs} jobs, for {', '.join(nets)}; statistics on port {port + 1}"
@@ -198,17 +281,23 @@ class Check(NamedTuple):
     has_compiler: bool = False
     jobs: int | None = None  # distccd's own limit, from its statistics
     why: str = ""
+    refused: Probe | None = None  # the compile it refused
 
-    def line(self, name: str) -> str:
+    def line(self, names: str) -> str:
         if not self.reachable:
             return f"{self.host.label}: unreachable ({self.why})"
         if not self.has_compiler:
-            return (
-                f"{self.host.label}: refused a compile for {name} (its zig is another build, "
-                f"or its --allow leaves this machine out): {self.why}"
-            )
+            if self.refused is not None and self.refused.twin:
+                because = (
+                    "it serves no env with these twins (armroot helper serve --env ENV), its "
+                    "env's twins are other versions, or its --allow leaves this machine out"
+                )
+            else:
+                because = "its zig is another build, or its --allow leaves this machine out"
+            name = self.refused.name if self.refused is not None else names
+            return f"{self.host.label}: refused a compile for {name} ({because}): {self.why}"
         jobs = f"{self.jobs} jobs" if self.jobs else "jobs unknown"
-        return f"{self.host.label}: ready, {name}, {jobs}"
+        return f"{self.host.label}: ready, {names}, {jobs}"
 
 
 def _stats_jobs(host: Host) -> int | None:
@@ -243,9 +332,10 @@ def answers(host: Host) -> bool:
     return False
 
 
-def check(host: Host, compiler: Compiler) -> Check:
-    """Whether ``host`` takes compiles for ``compiler``: it answers, and a real compile sent
-    there alone (no local retry) succeeds."""
+def check(host: Host, probes: tuple[Probe, ...], compiler: Compiler) -> Check:
+    """Whether ``host`` takes compiles for every compiler of ``probes``: it answers, and a
+    real compile sent there alone (no local retry) succeeds for each. ``compiler`` is this
+    machine's clang (it preprocesses its probe)."""
     jobs = _stats_jobs(host)  # an armroot helper answers there: nothing in distccd's log
     if jobs is None:
         try:
@@ -257,7 +347,6 @@ def check(host: Host, compiler: Compiler) -> Check:
         directory = Path(work)
         (directory / "h").mkdir()
         env = _layout(directory / "h", compiler)
-        (directory / "probe.c").write_text(PROBE)
         (directory / "state").mkdir()
         env.update(
             DISTCC_HOSTS=host.spec(1),
@@ -268,20 +357,32 @@ def check(host: Host, compiler: Compiler) -> Check:
         for name in ("DISTCC_CMDLIST", "DISTCC_CMDLIST_NUMWORDS"):
             env.pop(name)
         env["DISTCC_IO_TIMEOUT"] = str(PROBE_TIMEOUT)
-        argv = [distcc, compiler.name, "--target=aarch64-linux-gnu", "-O2", "-c", "probe.c"]
-        try:
-            done = subprocess.run(
-                [*argv, "-o", "probe.o"],
-                cwd=directory,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=PROBE_TIMEOUT + 10,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return Check(host, True, why=f"no answer to a compile in {PROBE_TIMEOUT} s")
-        if done.returncode != 0 or not (directory / "probe.o").is_file():
-            lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-            return Check(host, True, why=lines[-1] if lines else f"exit {done.returncode}")
+        for probe in probes:
+            why = _probe(distcc, probe, directory, env)
+            if why:
+                return Check(host, True, why=why, refused=probe)
     return Check(host, True, True, jobs)
+
+
+def _probe(distcc: str, probe: Probe, directory: Path, env: dict[str, str]) -> str:
+    """Send ``probe`` alone; why it failed, or "" when the helper compiled it."""
+    (directory / probe.source).write_text(PROBE)
+    output = directory / "probe.o"
+    output.unlink(missing_ok=True)
+    argv = [distcc, probe.name, *probe.flags, "-O2", "-c", probe.source, "-o", output.name]
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=directory,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT + 10,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return f"no answer to a compile in {PROBE_TIMEOUT} s"
+    if done.returncode != 0 or not output.is_file():
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        return lines[-1] if lines else f"exit {done.returncode}"
+    return ""

@@ -29,7 +29,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from armroot.session.request import Request
 
-RECORD_VERSION = 5  # 5: the record sealed by its CRC-32, and says which plan it is
+RECORD_VERSION = 6  # 5: the record sealed by its CRC-32, and says which plan it is; 6: twins
+# a distributed compile may name
 # The environment variables the env's part of the plan reads (the native cmake switch, and
 # where the native toolchain is cached).
 ENVIRON = ("ARMROOT_NATIVE_CMAKE", "ARMROOT_CACHE", "XDG_CACHE_HOME", "ARMROOT_CCACHE")
@@ -176,6 +177,7 @@ def save(env_dir: str, accel: str, base: tuple[object, ...], inputs: EnvInputs) 
         inputs.user_namespace,
         inputs.pacman_wrapper,
         inputs.distribute_as,
+        inputs.distribute_twins,
     )
     data = _sealed(marshal.dumps((accel, fingerprint(base, inputs), plain)))  # type: ignore[arg-type]
     path = record_path(env_dir, accel)
@@ -210,12 +212,23 @@ def load(env_dir: str, accel: str) -> EnvInputs | None:
         if payload is None:
             return None
         made_for, recorded, plain = marshal.loads(payload)
-        root, qemu_cpu, qemu_binds, accel_env, accel_ops, user_namespace, pacman, name = plain
+        if len(plain) != 9:
+            return None  # a record of another shape
+        root, qemu_cpu, qemu_binds, accel_env, accel_ops, user_namespace, pacman, name = plain[:8]
+        twins = plain[8]
         if made_for != accel or root != os.path.join(env_dir, store_home.ROOTFS_DIR):
             return None  # another plan's record (renamed), or of another env's root
         ops = from_plain(accel_ops)
         inputs = EnvInputs(
-            root, qemu_cpu, qemu_binds, accel_env, ops, bool(user_namespace), bool(pacman), name
+            root,
+            qemu_cpu,
+            qemu_binds,
+            accel_env,
+            ops,
+            bool(user_namespace),
+            bool(pacman),
+            name,
+            tuple(tuple(t) for t in twins),
         )
         current = fingerprint(base_fingerprint(env_dir, inputs.root), inputs)
     except (OSError, EOFError, ValueError, TypeError, KeyError, IndexError):

@@ -36,6 +36,8 @@ class EnvInputs(NamedTuple):
     user_namespace: bool = False  # ... and whether the session needs its own (twins)
     pacman_wrapper: bool = False  # the root's pacman sandboxes its downloads (rootfs/pacman)
     distribute_as: str = ""  # the native clang's name on distcc helpers (armroot.distribute)
+    # ... or the twin drivers': (build-id, name, shown, root path)
+    distribute_twins: tuple[tuple[str, str, str, str], ...] = ()
 
 
 def parse_bind(text: str) -> UserBind:
@@ -171,10 +173,13 @@ def _distribute(env: EnvInputs, run: Request) -> Distribute | None:
     """The session's distributed compiles (armroot.distribute), when asked and possible."""
     if not run.distribute:
         return None
-    if not env.distribute_as:
+    if not env.distribute_as and not env.distribute_twins:
         from armroot import log
 
-        log.warn(f"'{run.name}': only the native clang's compiles can be distributed: local")
+        log.warn(
+            f"'{run.name}': only the native clang's and the twin gcc's compiles can be "
+            "distributed: local"
+        )
         return None
     import shutil
 
@@ -196,4 +201,5 @@ def _distribute(env: EnvInputs, run: Request) -> Distribute | None:
         os.path.realpath(distcc),
         os.path.dirname(loader),
         environ,
+        env.distribute_twins,
     )

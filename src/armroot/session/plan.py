@@ -14,6 +14,8 @@ from armroot.accel.layout import (
     DISTCC_EXE_INSIDE,
     DISTCC_LIB_INSIDE,
     DISTRIBUTE_INSIDE,
+    TWIN_BIN_INSIDE,
+    TWIN_DISTRIBUTE_INSIDE,
 )
 from armroot.rootfs.paths import DEFAULT_PATH
 from armroot.sandbox.ops import (
@@ -65,6 +67,8 @@ class Distribute(NamedTuple):
     distcc: str  # the host's distcc
     host_lib: str  # the host's directory of ld-linux-x86-64.so.2 and the libraries
     environ: tuple[tuple[str, str], ...] = ()  # the user's own DISTCC_* settings
+    # The twin drivers that distribute (build-id, name, shown, root path); () for clang.
+    twins: tuple[tuple[str, str, str, str], ...] = ()
 
 
 class PlanInputs(NamedTuple):
@@ -151,12 +155,24 @@ def distribute_ops(d: Distribute) -> tuple[MountOp, ...]:
     """The host's distcc, run by the host's loader (its libraries stay out of the root's
     way), and the shim's line that sends compiles through it."""
     prefix = (f"{DISTCC_LIB_INSIDE}/ld-linux-x86-64.so.2", "--library-path", DISTCC_LIB_INSIDE)
-    line = "\t".join(("distribute", d.name, *prefix, DISTCC_EXE_INSIDE))
-    return (
+    ops: list[MountOp] = [
         Bind(d.host_lib, DISTCC_LIB_INSIDE, readonly=True),
         Bind(d.distcc, DISTCC_EXE_INSIDE, readonly=True, recursive=False),
-        File(DISTRIBUTE_INSIDE, line + "\n"),
-    )
+    ]
+    if d.twins:
+        # The twin handler's line per driver; distcc runs NAME here to preprocess: a link
+        # to the root's driver, on PATH.
+        from armroot.twins import distributed as twin_compilers
+
+        text = twin_compilers.handler_lines(
+            tuple(t[:3] for t in d.twins), (*prefix, DISTCC_EXE_INSIDE)
+        )
+        ops.append(File(TWIN_DISTRIBUTE_INSIDE, text))
+        ops += [Symlink(f"/{root}", f"{TWIN_BIN_INSIDE}/{name}") for _, name, _, root in d.twins]
+        return tuple(ops)
+    line = "\t".join(("distribute", d.name, *prefix, DISTCC_EXE_INSIDE))
+    ops.append(File(DISTRIBUTE_INSIDE, line + "\n"))
+    return tuple(ops)
 
 
 def environment(inputs: PlanInputs) -> tuple[tuple[str, str], ...]:
@@ -181,6 +197,8 @@ def environment(inputs: PlanInputs) -> tuple[tuple[str, str], ...]:
         env["DISTCC_HOSTS"] = " ".join(inputs.distribute.hosts)
         env["DISTCC_DIR"] = DISTCC_DIR_INSIDE
     env.update(dict(inputs.env))
+    if inputs.distribute and inputs.distribute.twins:
+        env["PATH"] = f"{env['PATH']}:{TWIN_BIN_INSIDE}"
     if inputs.pacman_wrapper:
         env["PATH"] = f"{PACMAN_DIR_INSIDE}:{env['PATH']}"
     return tuple(sorted(env.items()))

@@ -42,6 +42,7 @@ def env_inputs(request: Request, env_dir: str, fd: int) -> EnvInputs:
         user_namespace=accel.user_namespace if accel else False,
         pacman_wrapper=pacman.sandboxes_downloads(str(env.rootfs)),
         distribute_as=accel.distribute_as if accel else "",
+        distribute_twins=accel.distribute_twins if accel else (),
     )
     if request.exclusive_for:
         envlock.exclusive(fd, env.name, request.exclusive_for)
