@@ -320,9 +320,47 @@ def test_fmt_with_the_twin_gcc_compiles_on_a_helper_serving_the_env_the_same_obj
         )  # fmt: skip
         assert check.returncode == 0, check.stdout + check.stderr
         assert re.search(r": ready, armroot-g\+\+-[0-9a-f]{16}, armroot-gcc-", check.stdout)
+        gcc = re.search(r"armroot-gcc-[0-9a-f]{16}", check.stdout)
+        assert gcc
+        _refuses_what_runs_its_programs(netns, HELPERS["one"], gcc[0], tmp_path)
     finally:
         for helper in helpers.values():
             _stop(helper)
+
+
+def _refuses_what_runs_its_programs(ns: Netns, address: str, name: str, tmp_path: Path) -> None:
+    """distcc sent straight to the helper (no local retry): a plain compile of preprocessed
+    source is made; one asking it to run a program of the client's choosing is refused."""
+    work = tmp_path / "sent"
+    (work / "state").mkdir(parents=True)
+    (work / "p.i").write_text("int f(int x) { return x + 1; }\n")
+    ran = tmp_path / "ran"  # what the wrapper would make (the helper's user may write /tmp)
+    env = dict(
+        os.environ,
+        DISTCC_HOSTS=f"{address}/1",
+        DISTCC_SKIP_LOCAL_RETRY="1",
+        DISTCC_FALLBACK="0",
+        DISTCC_DIR=str(work / "state"),
+    )
+    os.chmod(tmp_path, 0o777)
+    try:
+        results = {}
+        for label, extra in (("plain", []), ("wrapper", ["-wrapper", f"/bin/touch,{ran}"])):
+            results[label] = subprocess.run(
+                ns.argv("distcc", name, *extra, "-O2", "-c", "p.i", "-o", f"{label}.o"),
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+    finally:
+        os.chmod(tmp_path, 0o700)
+    assert results["plain"].returncode == 0 and (work / "plain.o").is_file(), results["plain"]
+    assert results["wrapper"].returncode != 0, results["wrapper"]
+    assert "-wrapper is not accepted from a client" in results["wrapper"].stderr
+    assert not ran.exists() and not (work / "wrapper.o").exists()
 
 
 def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
