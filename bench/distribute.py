@@ -1,12 +1,13 @@
 """Distributed compiles and the compiler cache on W2 (fmt 9.1.0 with its tests, Google Test
 built from its sources), one run: docs/benchmarks.md.
 
-    sudo .venv/bin/python bench/distribute.py ENV
+    sudo .venv/bin/python bench/distribute.py ENV [--accel clang|twins] [--no-cache-runs]
 
 ENV is an arm64 or armhf armroot env with cmake and g++ (googletest is installed into it
 when missing). Two machines are simulated on this one with CPU pinning: the client's whole
 build (armroot, its session, distcc's preprocessing, the links) on CPU 0, one helper
-(`armroot helper serve`, on 127.0.0.1) on CPU 1. All builds use the native clang.
+(`armroot helper serve`, on 127.0.0.1; with twins `--env ENV`) on CPU 1. All builds use the
+native clang, or with `--accel twins` the env's twin gcc.
 
 - local: W2 on CPU 0 alone, without the compiler cache;
 - helper: the same with `--distribute` to the helper (-j2: one job here, one there);
@@ -58,11 +59,14 @@ def _project(work: Path, env: str) -> Path:
     return src
 
 
+ACCEL = "clang"
+
+
 def _build_dir(env: str, src: Path) -> Path:
     from armroot.commands.build import _build_dir as build_dir
     from armroot.store.envs import Store
 
-    return build_dir(Store().get(env), src.resolve(), "clang")
+    return build_dir(Store().get(env), src.resolve(), ACCEL)
 
 
 def _clean(env: str, src: Path) -> None:
@@ -73,15 +77,22 @@ def _clean(env: str, src: Path) -> None:
 
 def _build(src: Path, log: Path, *options: str, cpus: str = "") -> Result:
     pin = ["taskset", "-c", cpus] if cpus else []
-    argv = [*pin, *ARMROOT, "-v", "build", "--src", str(src), "--accel", "clang", *options]
+    argv = [*pin, *ARMROOT, "-v", "build", "--src", str(src), "--accel", ACCEL, *options]
     return _timed(argv, log)
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    env = sys.argv[1]
+    global ACCEL
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("env")
+    parser.add_argument("--accel", choices=["clang", "twins"], default="clang")
+    parser.add_argument(
+        "--no-cache-runs", action="store_true", help="only the local and the helper builds"
+    )
+    args = parser.parse_args()
+    env, ACCEL = args.env, args.accel
     if len(os.sched_getaffinity(0)) < 2:
         print("needs two CPUs: one for the client, one for the helper")
         return 2
@@ -99,7 +110,8 @@ def main() -> int:
         results["local"] = _build(src, work / "local.log", "--no-cache", cpus="0")
         with (work / "helper-serve.log").open("wb") as out:
             helper = subprocess.Popen(
-                ["taskset", "-c", "1", *ARMROOT, "helper", "serve", "--port", str(PORT)],
+                ["taskset", "-c", "1", *ARMROOT, "helper", "serve", "--port", str(PORT)]
+                + (["--env", env] if ACCEL == "twins" else []),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -111,6 +123,8 @@ def main() -> int:
         helper.terminate()
         helper.wait(timeout=30)
         helper = None
+        if args.no_cache_runs:
+            raise SystemExit(_report(results, work))
         from armroot.accel import compile_cache
         from armroot.store.envs import cache_home
 
@@ -123,13 +137,19 @@ def main() -> int:
         if helper is not None:
             helper.terminate()
             helper.wait(timeout=30)
+    return _report(results, work)
+
+
+def _report(results: dict[str, Result], work: Path) -> int:
+    print(f"accel: {ACCEL}")
     for name, result in results.items():
         state = "ok" if result.ok else f"FAILED ({result.note})"
         print(f"{name:12} {result.seconds:8.1f} s  {state}")
     if all(r.ok for r in results.values()):
         print(f"one helper: {results['local'].seconds / results['helper'].seconds:.2f}x faster")
-        warm = results["cache warm"].seconds / results["cache cold"].seconds
-        print(f"warm cache: {warm:.0%} of the cold build")
+        if "cache warm" in results:
+            warm = results["cache warm"].seconds / results["cache cold"].seconds
+            print(f"warm cache: {warm:.0%} of the cold build")
     print(f"logs: {work}")
     return 0 if all(r.ok for r in results.values()) else 1
 

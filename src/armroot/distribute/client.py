@@ -21,6 +21,8 @@ from armroot.distribute.hosts import (
     parse_many,
 )
 
+QUEUED = 1  # compiles sent to a busy helper ahead (see plan)
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from armroot.store.envs import Env
@@ -83,7 +85,10 @@ def plan(wanted: tuple[Host, ...], probes: tuple[helper.Probe, ...]) -> Plan:
     for c in checks:
         if not c.has_compiler:
             log.warn(f"helper {c.line(names)}: not used")
-    helpers = [(c.host, c.host.jobs or c.jobs or DEFAULT_JOBS) for c in usable]
+    # A helper's slots: the jobs the user gave it, else its own limit and one more, so that
+    # the client preprocesses the next compile while the helper runs one (distccd keeps the
+    # extra connection waiting until a worker is free).
+    helpers = [(c.host, c.host.jobs or (c.jobs or DEFAULT_JOBS) + QUEUED) for c in usable]
     jobs = local + sum(j for _, j in helpers)
     names = ", ".join(f"{h.label} ({j})" for h, j in helpers)
     log.info(f"distributing compiles to {names}; -j{jobs}")
