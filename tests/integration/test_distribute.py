@@ -364,14 +364,18 @@ def _refuses_what_runs_its_programs(ns: Netns, address: str, name: str, tmp_path
     assert not ran.exists() and not (work / "wrapper.o").exists()
 
 
+@pytest.mark.parametrize("accel", ["clang", "twins"])
 def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
-    netns: Netns, fmt: Fmt, tmp_path: Path
+    netns: Netns, fmt: Fmt, tmp_path: Path, accel: str, request: pytest.FixtureRequest
 ) -> None:
     """The first helper is killed after the build checked it and configured (its configure
     checks went there too), before the compiles: every compile that tries it fails to
-    connect and goes elsewhere."""
+    connect and goes elsewhere. With the twin gcc, both helpers serve the env."""
+    if accel == "twins":
+        fmt = request.getfixturevalue("fmt_twins")
+    home, serves = (fmt.env.home, (fmt.env.name,)) if accel == "twins" else (tmp_path, ())
     helpers: list[Helper] = []
-    build_dir = _clean(fmt)
+    build_dir = _clean(fmt, accel)
     # The build waits, after configuring, for this test to kill the first helper: it is
     # checked and listed, then gone when the compiles start.
     go = build_dir / ".go"
@@ -386,13 +390,12 @@ def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
     build: subprocess.Popen[str] | None = None
     try:
         for n in ("one", "two"):
-            helpers.append(
-                _serve(netns, tmp_path, HELPERS[n], tmp_path / f"{n}.log", f"{NET}.0/24")
-            )
+            served = tmp_path / f"{n}.log"
+            helpers.append(_serve(netns, home, HELPERS[n], served, f"{NET}.0/24", None, serves))
         build = subprocess.Popen(
             netns.argv(
                 sys.executable, "-m", "armroot", "build", "--src", str(fmt.src),
-                "--accel", "clang", "--no-cache",
+                "--accel", accel, "--no-cache",
                 "--distribute", f"{HELPERS['one']},{HELPERS['two']}",
             ),
             env=_environ(fmt.env.home),
@@ -446,6 +449,38 @@ def test_one_changed_source_is_the_one_compile_the_cache_misses(fmt: Fmt, netns:
         assert "compiler cache: no cacheable compiles" in incremental.stderr
     finally:
         source.write_text(original)
+
+
+@pytest.mark.parametrize("accel", ["clang", "twins"])
+def test_distcc_failing_itself_costs_a_compile_here_not_the_build(
+    netns: Netns, fmt: Fmt, tmp_path: Path, accel: str, request: pytest.FixtureRequest
+) -> None:
+    """distcc failing before any compile (here it believes it ran itself: _DISTCC_SAFEGUARD
+    in the compile's environment, its exit status 111) costs that compile a native one here,
+    by the clang shim or the twin handler, with the bytes of the distributed compile."""
+    if accel == "twins":
+        fmt = request.getfixturevalue("fmt_twins")  # the env's twins are fetched
+    home, serves = (fmt.env.home, (fmt.env.name,)) if accel == "twins" else (tmp_path, ())
+    src = tmp_path / "fell"
+    src.mkdir()
+    (src / "x.cc").write_text("#include <vector>\nint f(std::vector<int>& v) { return v.at(1); }\n")
+    (src / "Makefile").write_text(
+        "all: sent.o fell.o\n"
+        "sent.o: x.cc\n\t$(CXX) -O2 -c x.cc -o $@\n"
+        "fell.o: x.cc\n\t_DISTCC_SAFEGUARD=1 $(CXX) -O2 -c x.cc -o $@\n"
+    )
+    helper = _serve(netns, home, HELPERS["one"], tmp_path / "one.log", f"{NET}.0/24", None, serves)
+    try:
+        done = _build(netns, fmt.env, src, fmt.env.name, "--no-cache", "--distribute",
+                      HELPERS["one"], accel=accel)  # fmt: skip
+    finally:
+        _stop(helper)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert helper.jobs() == 1, helper.log.read_text()[-3000:]  # sent.o, not fell.o
+    assert "distcc seems to have invoked itself recursively" in out, out[-3000:]
+    assert "distcc failed, compiling here" in out, out[-3000:]
+    assert (src / "fell.o").read_bytes() == (src / "sent.o").read_bytes()
 
 
 def test_no_helper_reachable_is_one_warning_and_a_local_build(

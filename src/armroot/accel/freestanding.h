@@ -10,7 +10,9 @@ typedef unsigned long size_t;
 #define SYS_write 1
 #define SYS_open 2
 #define SYS_close 3
+#define SYS_fork 57
 #define SYS_execve 59
+#define SYS_wait4 61
 #define SYS_exit_group 231
 
 #define EINTR 4
@@ -72,6 +74,20 @@ static void write_all(int fd, const char *buf, size_t n) {
 
 __attribute__((noreturn)) static void leave(int code) {
     for (;;) sys3(SYS_exit_group, code, 0, 0);
+}
+
+/* How child `pid` ended, as a shell says it: its exit status, or 128 + the signal that
+ * killed it; -1 if it cannot be waited for. */
+static int exit_status(long pid) {
+    int status = 0;
+    for (;;) {
+        long r = sys6(SYS_wait4, pid, (long)&status, 0, 0, 0, 0);
+        if (r == -EINTR) continue;
+        if (r < 0) return -1;
+        break;
+    }
+    if ((status & 0x7f) == 0) return (status >> 8) & 0xff; /* exited */
+    return 128 + (status & 0x7f);                          /* killed by a signal */
 }
 
 /* Split the line at *cursor into at most `max` tab-separated fields (in place, the list

@@ -39,8 +39,6 @@
 
 #define SYS_poll 7
 #define SYS_dup2 33
-#define SYS_fork 57
-#define SYS_wait4 61
 #define SYS_pipe2 293
 #define SYS_getcwd 79
 
@@ -242,15 +240,9 @@ static int run(char *argv[], char **envp, int hold_stdout, struct held *err, str
     drain(pair, count);
     *err = pair[0];
     if (hold_stdout) *out = pair[1];
-    int status = 0;
-    for (;;) {
-        long r = sys6(SYS_wait4, pid, (long)&status, 0, 0, 0, 0);
-        if (r == -EINTR) continue;
-        if (r < 0) die("wait failed", 0);
-        break;
-    }
-    if ((status & 0x7f) == 0) return (status >> 8) & 0xff; /* exited */
-    return 128 + (status & 0x7f);                          /* killed by a signal */
+    int code = exit_status(pid);
+    if (code < 0) die("wait failed", 0);
+    return code;
 }
 
 #define MAX_KINDS 64

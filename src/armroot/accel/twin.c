@@ -36,7 +36,9 @@
  * A compile (-c) by that driver, with no argument that keeps it here, runs as
  * PREFIX... NAME ARGS (the host's distcc) in the caller's environment. distcc preprocesses
  * by running NAME here: a link to the root's driver, so that comes back to this handler,
- * which then runs the twin itself, as SHOWN; the helpers run their NAME on the .i.
+ * which then runs the twin itself, as SHOWN; the helpers run their NAME on the .i. If
+ * distcc itself fails (exit status 100-127: it could not run, recursed, ...), the handler
+ * says so and the twin compiles the same command here.
  *
  * A program in the table is the root's own file (armroot checked it against dpkg's md5sums),
  * and its twin is the amd64 build of the same source version; the word list runs it with the
@@ -346,8 +348,18 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
             for (int i = 3; i < argc; i++) new_argv[k++] = argv[i];
             new_argv[k] = 0;
             if (verbose) say(path, ": distributed as ", fields[2]);
-            sys3(SYS_execve, (long)new_argv[0], (long)new_argv, (long)(argv + argc + 1));
-            die("cannot run", new_argv[0]);
+            long pid = sys3(SYS_fork, 0, 0, 0);
+            if (pid == 0) {
+                sys3(SYS_execve, (long)new_argv[0], (long)new_argv, (long)(argv + argc + 1));
+                die("cannot run", new_argv[0]);
+            }
+            int code = pid > 0 ? exit_status(pid) : -1;
+            /* distcc's own failure (its exit statuses are 100-127; a compile that fails
+               returns the compiler's): the same compile here, by the twin. */
+            if (code >= 0 && (code < 100 || code >= 128)) leave(code);
+            say(path, ": distcc failed, compiling here", "");
+            k = 0;
+            break;
         }
     }
     if (twin) {
