@@ -1,9 +1,9 @@
 """Root filesystem tarballs (images.tarball.extract) and the metadata of exported envs in them
 (pack.META_MEMBER, read by `create --from`): a stranger's archive, extracted as root.
 
-Every example builds a real archive (GNU, pax or ustar headers from :mod:`tarfile`, written
-member by member so sizes can lie and the end can be missing; gzip, bzip2, xz or zstd on top)
-and extracts it into ``TOP/a/b/c/target``, four levels below a directory holding a
+Every example builds a real archive (tests/fuzz/tar_archives.py: GNU, pax or ustar headers
+written member by member, so sizes can lie and the end can be missing; gzip, bzip2, xz or
+zstd on top) and extracts it into ``TOP/a/b/c/target``, four levels below a directory holding a
 :class:`Witness`, so that ``..`` and symlinks in the archive (to the witness's absolute path,
 to ``/`` followed by TOP's path, to ``../../../..``) reach something that is watched.
 
@@ -13,18 +13,12 @@ new name at ``/``, which the tests also watch, not into the host's /usr.
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
-import json
-import lzma
 import os
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
-from typing import Literal, NamedTuple
 
 import libarchive
 import pytest
@@ -34,162 +28,16 @@ from hypothesis import strategies as st
 from armroot.commands import create
 from armroot.images import tarball
 from armroot.images.pack import META_MEMBER
-from armroot.rootfs import boards
 from armroot.store.envs import EnvMeta
 from tests.fuzz.properties import Witness, outcome, snapshot
+from tests.fuzz.tar_archives import FORMATS, Archive, Format, Member, tar
+from tests.fuzz.test_fuzz_export_meta import METADATA, validates
 
 TARGET = ("a", "b", "c", "target")  # below TOP: four '..' from the target's top reach TOP
 HOST_TOP = frozenset(os.listdir("/"))
 # tmpfs when there is one: thousands of examples each make and remove a few directories,
 # which on a busy disk's journal costs milliseconds apiece
 SCRATCH = "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
-
-# --- archives -----------------------------------------------------------------------------
-
-Format = Literal[0, 1, 2]  # tarfile.USTAR_FORMAT, GNU_FORMAT, PAX_FORMAT
-FORMATS: tuple[Format, ...] = (tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT)
-TYPES = {
-    "file": tarfile.REGTYPE,
-    "dir": tarfile.DIRTYPE,
-    "symlink": tarfile.SYMTYPE,
-    "hardlink": tarfile.LNKTYPE,
-    "fifo": tarfile.FIFOTYPE,
-    "chr": tarfile.CHRTYPE,
-    "blk": tarfile.BLKTYPE,
-}
-# Device numbers nothing on this machine answers to, or /dev/null, /dev/zero, /dev/full:
-# harmless even if something did open the node.
-DEVICES = {"chr": [(1, 3), (1, 5), (1, 7)], "blk": [(0, 0), (0, 7)]}
-NUL = b"\0"
-
-
-class Member(NamedTuple):
-    kind: str  # a key of TYPES
-    name: str  # "@TOP" is TOP's absolute path, "@T" the same without the leading "/"
-    link: str = ""
-    data: bytes = b""
-    mode: int = 0o644
-    owner: int = 0
-    size: int | None = None  # the size the header declares, when not len(data)
-    pax: tuple[tuple[str, str], ...] = ()  # extra pax keywords (pax format only)
-    sparse: tuple[tuple[int, int], ...] | None = None  # (offset, length) chunks of a file
-    realsize: int = 0  # a sparse file's size
-
-
-class Archive(NamedTuple):
-    members: tuple[Member, ...]
-    fmt: Format = tarfile.GNU_FORMAT
-    compression: str = "none"
-    end: bool = True  # the two zero blocks that end a tar archive
-    cut: int | None = None  # keep only this many bytes of the (compressed) archive
-
-    def build(self, top: Path) -> bytes:
-        raw = bytearray()
-        for member in self.members:
-            raw += _member_bytes(member, self.fmt, top)
-        if self.end:
-            raw += NUL * 1024
-        data = _compress(bytes(raw), self.compression)
-        return data if self.cut is None else data[: self.cut]
-
-
-def fill(text: str, top: Path) -> str:
-    return text.replace("@TOP", str(top)).replace("@T", str(top).lstrip("/"))
-
-
-def _number(value: int, digits: int) -> bytes:
-    """A tar header number field: octal, or GNU's base-256 when it does not fit."""
-    if 0 <= value < 1 << 3 * (digits - 1):
-        return b"%0*o" % (digits - 1, value) + NUL
-    return bytes([0x80]) + (value % (1 << 8 * (digits - 1))).to_bytes(digits - 1, "big")
-
-
-def _gnu_sparse(header: bytes, chunks: Sequence[tuple[int, int]], realsize: int) -> bytes:
-    """``header`` (a GNU 'S' member) with its sparse map and real size filled in."""
-    block = bytearray(header[-512:])
-    for i, (offset, length) in enumerate(chunks[:4]):
-        block[386 + 24 * i : 398 + 24 * i] = _number(offset, 12)
-        block[398 + 24 * i : 410 + 24 * i] = _number(length, 12)
-    block[483:495] = _number(realsize, 12)
-    block[148:156] = b" " * 8
-    block[148:155] = b"%06o" % sum(block) + NUL
-    return header[:-512] + bytes(block)
-
-
-def _member_bytes(member: Member, fmt: Format, top: Path) -> bytes:
-    info = tarfile.TarInfo(fill(member.name, top))
-    info.type = TYPES[member.kind]
-    if member.kind in ("symlink", "hardlink"):
-        info.linkname = fill(member.link, top)
-    info.mode, info.uid, info.gid, info.mtime = member.mode, member.owner, member.owner, 1
-    if member.kind in DEVICES:
-        info.devmajor, info.devminor = DEVICES[member.kind][member.owner % 2]
-    data = member.data if member.kind in ("file", "hardlink") else b""
-    pax = {key: fill(value, top) for key, value in member.pax}
-    if member.kind == "hardlink" and data:  # only a pax member (one with an 'x' header) can
-        if fmt == tarfile.PAX_FORMAT:  # give a hard link data: others' size is ignored
-            pax.setdefault("comment", "a hard link with data")
-        else:
-            data = b""
-    sparse = member.sparse if member.kind == "file" and fmt != tarfile.USTAR_FORMAT else None
-    if sparse is not None:
-        stored = sum(length for _, length in sparse)
-        data = b"\1" * min(stored, 8192)  # a declared length beyond that: a truncated member
-        if fmt == tarfile.GNU_FORMAT:
-            info.type = tarfile.GNUTYPE_SPARSE
-            info.size = stored
-        else:  # pax 1.0: the map in front of the data
-            pax.update(
-                {
-                    "GNU.sparse.major": "1",
-                    "GNU.sparse.minor": "0",
-                    "GNU.sparse.name": info.name,
-                    "GNU.sparse.realsize": str(member.realsize),
-                }
-            )
-            info.name = "GNUSparseFile.0/s"
-            lines = [str(len(sparse))] + [f"{o}\n{n}" for o, n in sparse]
-            head = ("\n".join(lines) + "\n").encode()
-            head += NUL * (-len(head) % 512)
-            data = head + data
-            info.size = len(head) + stored
-    else:
-        info.size = len(data)
-    if member.size is not None:
-        info.size = member.size
-    info.pax_headers = pax
-    try:
-        header = info.tobuf(fmt, "utf-8", "surrogateescape")
-    except ValueError:
-        return b""  # this format cannot hold it (ustar: a long name, a big number)
-    if sparse is not None and fmt == tarfile.GNU_FORMAT:
-        header = _gnu_sparse(header, sparse, member.realsize)
-    return header + data + NUL * (-len(data) % 512)
-
-
-def _compress(raw: bytes, how: str) -> bytes:
-    if how == "gzip":
-        return gzip.compress(raw, compresslevel=1, mtime=0)
-    if how == "bzip2":
-        return bz2.compress(raw, 1)
-    if how == "xz":
-        return lzma.compress(raw, preset=0)
-    if how == "zstd":
-        out = bytearray()
-
-        def take(chunk: bytes) -> int:
-            out.extend(chunk)
-            return len(chunk)
-
-        with libarchive.custom_writer(take, "raw", filter_name="zstd") as writer:
-            writer.add_file_from_memory("data", len(raw), raw)
-        return bytes(out)
-    return raw
-
-
-def tar(*members: Member, fmt: Format = tarfile.GNU_FORMAT) -> Archive:
-    return Archive(tuple(members), fmt)
-
 
 # --- extraction in a box --------------------------------------------------------------------
 
@@ -519,82 +367,6 @@ def test_device_nodes_and_owners_stay_in_the_target(archive: Archive) -> None:
 # --- the tests: an exported env's metadata ------------------------------------------------
 
 
-def _nested(kids: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
-    return st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3)
-
-
-_JSON: st.SearchStrategy[object] = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
-    _nested,
-    max_leaves=8,
-)
-_OPTIONAL = st.none() | st.text(max_size=8)
-_META = st.builds(
-    EnvMeta,
-    name=st.text(max_size=8),
-    arch=st.sampled_from(["arm64", "armhf", "x"]),
-    source=st.text(max_size=12),
-    created=st.text(max_size=8),
-    cpu_level=_OPTIONAL,
-    qemu_cpu=_OPTIONAL,
-    size_bytes=st.integers(0, 2**40),
-    board=st.none() | st.sampled_from([*boards.ALL_NAMES, "nope"]),
-    gcc_target=st.none() | st.dictionaries(st.text(max_size=5), _JSON, max_size=3),
-)
-_FIELDS = st.sampled_from([*EnvMeta._fields, "extra"])
-_HUGE = st.sampled_from([tarball.META_LIMIT - 1, tarball.META_LIMIT, tarball.META_LIMIT + 1])
-METADATA = st.one_of(
-    _META.map(lambda m: m.to_json().encode()),
-    st.builds(
-        lambda meta, changes: json.dumps({**meta._asdict(), **changes}).encode(),
-        _META,
-        st.dictionaries(_FIELDS, _JSON, max_size=3),
-    ),
-    _JSON.map(lambda v: json.dumps(v).encode()),
-    st.binary(max_size=64),
-    st.sampled_from(
-        [
-            b"",
-            b"[" * 100_000,
-            b'{"a":' * 50_000,
-            b"1" * 5000,
-            b'{"name": "\xff"}',
-            b'{"name": "\\ud800"}',
-            b"\xef\xbb\xbf{}",
-            b"{} {}",
-        ]
-    ),
-    st.builds(lambda meta, size: meta.to_json().encode().ljust(size), _META, _HUGE),
-)
-_TYPES: dict[str, tuple[type, ...]] = {
-    "size_bytes": (int,),
-    "gcc_target": (dict, type(None)),
-    **{f: (str,) for f in ("name", "arch", "source", "created", "armroot_version")},
-    **{
-        f: (str, type(None))
-        for f in ("cpu_level", "qemu_cpu", "uname_machine", "os_name", "board", "source_sha256")
-    },
-}
-
-
-def _validates(meta: EnvMeta) -> None:
-    for field, kinds in _TYPES.items():
-        value = getattr(meta, field)
-        assert isinstance(value, kinds) and not isinstance(value, bool), (field, value)
-    assert EnvMeta.from_json(meta.to_json()) == meta
-
-
-@given(METADATA)
-def test_exported_metadata_validates_or_is_one_line(raw: bytes) -> None:
-    got = outcome(lambda: create.exported_meta(raw, "env.tar"))
-    if isinstance(got, EnvMeta):
-        _validates(got)
-
-
 _META_NAME = st.sampled_from(
     [META_MEMBER, "./" + META_MEMBER, META_MEMBER + "/", "x/" + META_MEMBER]
 )
@@ -625,7 +397,7 @@ def test_exported_metadata_is_read_not_extracted(
         assert META_MEMBER not in landed or len(at_top) > 1, "the metadata read was extracted"
         meta = outcome(lambda: create.exported_meta(got.meta or b"", "env.tar"))
         if isinstance(meta, EnvMeta):
-            _validates(meta)
+            validates(meta)
     if len(at_top) == 1 and at_top[0].kind == "file" and not at_top[0].name.endswith("/"):
         small = len(raw) <= tarball.META_LIMIT
         assert got.meta == (raw if small else None)
@@ -660,20 +432,6 @@ def test_regression_libarchive_reason_missing() -> None:
         Archive((Member("file", "x", sparse=()),), tarfile.PAX_FORMAT, cut=512)
     )
     assert isinstance(got, str) and "(no reason given)" in got
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        b"[]",  # AttributeError: 'list' object has no attribute 'items'
-        b"[" * 100_000,  # RecursionError
-        b'{"name": null, "arch": "", "source": "", "created": ""}',  # accepted, name None
-        b'{"name": "", "arch": "", "source": "", "created": "", "gcc_target": []}',  # accepted
-    ],
-)
-def test_regression_exported_metadata_of_the_wrong_shape(raw: bytes) -> None:
-    got = outcome(lambda: create.exported_meta(raw, "env.tar"))
-    assert isinstance(got, str) and got.startswith("env.tar carries unreadable armroot metadata")
 
 
 @pytest.mark.root
