@@ -364,6 +364,17 @@ def _refuses_what_runs_its_programs(ns: Netns, address: str, name: str, tmp_path
     assert not ran.exists() and not (work / "wrapper.o").exists()
 
 
+def _served(
+    accel: str, fmt: Fmt, request: pytest.FixtureRequest, tmp_path: Path
+) -> tuple[Fmt, Path, tuple[str, ...]]:
+    """fmt for ``accel`` (the twins' with their reference objects, the env's twins fetched),
+    and the store and ``--env`` words of helpers that serve its compilers."""
+    if accel != "twins":
+        return fmt, tmp_path, ()
+    twins: Fmt = request.getfixturevalue("fmt_twins")
+    return twins, twins.env.home, (twins.env.name,)
+
+
 @pytest.mark.parametrize("accel", ["clang", "twins"])
 def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
     netns: Netns, fmt: Fmt, tmp_path: Path, accel: str, request: pytest.FixtureRequest
@@ -371,9 +382,7 @@ def test_a_helper_that_dies_mid_build_costs_local_retries_not_the_build(
     """The first helper is killed after the build checked it and configured (its configure
     checks went there too), before the compiles: every compile that tries it fails to
     connect and goes elsewhere. With the twin gcc, both helpers serve the env."""
-    if accel == "twins":
-        fmt = request.getfixturevalue("fmt_twins")
-    home, serves = (fmt.env.home, (fmt.env.name,)) if accel == "twins" else (tmp_path, ())
+    fmt, home, serves = _served(accel, fmt, request, tmp_path)
     helpers: list[Helper] = []
     build_dir = _clean(fmt, accel)
     # The build waits, after configuring, for this test to kill the first helper: it is
@@ -458,9 +467,7 @@ def test_distcc_failing_itself_costs_a_compile_here_not_the_build(
     """distcc failing before any compile (here it believes it ran itself: _DISTCC_SAFEGUARD
     in the compile's environment, its exit status 111) costs that compile a native one here,
     by the clang shim or the twin handler, with the bytes of the distributed compile."""
-    if accel == "twins":
-        fmt = request.getfixturevalue("fmt_twins")  # the env's twins are fetched
-    home, serves = (fmt.env.home, (fmt.env.name,)) if accel == "twins" else (tmp_path, ())
+    fmt, home, serves = _served(accel, fmt, request, tmp_path)
     src = tmp_path / "fell"
     src.mkdir()
     (src / "x.cc").write_text("#include <vector>\nint f(std::vector<int>& v) { return v.at(1); }\n")
