@@ -10,7 +10,6 @@ import json
 import os
 import re
 import signal
-import stat
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import armroot, error_lines, wait_for
+from tests.integration.root_trees import packages, tree
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network, pytest.mark.slow]
 
@@ -74,45 +74,6 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def _ok(proc: subprocess.CompletedProcess[str]) -> str:
     assert proc.returncode == 0, f"{proc.args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout + proc.stderr
-
-
-def tree(root: Path) -> dict[str, tuple[object, ...]]:
-    """Every path of a root: type, mode, owner, group, xattrs, and a link's target or a
-    file's size and sha256."""
-    found: dict[str, tuple[object, ...]] = {}
-    for directory, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = Path(directory, name)
-            st = path.lstat()
-            xattrs = tuple(
-                (a, os.getxattr(path, a, follow_symlinks=False))
-                for a in sorted(os.listxattr(path, follow_symlinks=False))
-            )
-            item: tuple[object, ...] = (
-                stat.S_IFMT(st.st_mode),
-                stat.S_IMODE(st.st_mode),
-                st.st_uid,
-                st.st_gid,
-                xattrs,
-            )
-            if stat.S_ISLNK(st.st_mode):
-                item += (os.readlink(path),)
-            elif stat.S_ISREG(st.st_mode):
-                item += (st.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
-            found[str(path.relative_to(root))] = item
-    return found
-
-
-def packages(root: Path) -> set[tuple[str, ...]]:
-    """(package, architecture, version, status) of each entry in dpkg's status file."""
-    found = set()
-    for stanza in (root / "var/lib/dpkg/status").read_text().split("\n\n"):
-        fields = dict(
-            line.split(": ", 1) for line in stanza.splitlines() if ": " in line and line[0] != " "
-        )
-        if fields:
-            found.add(tuple(fields[k] for k in ("Package", "Architecture", "Version", "Status")))
-    return found
 
 
 def test_the_second_create_restores_the_first_bootstrap(store: Store, tmp_path: Path) -> None:

@@ -72,6 +72,18 @@ static void write_all(int fd, const char *buf, size_t n) {
     }
 }
 
+/* One line to stderr, the NULL-ended parts joined, in one write (up to PIPE_BUF bytes, so
+ * that the lines of programs sharing a pipe do not interleave); a longer line is cut. */
+#define LINE_MAX_BYTES 4096
+static void say_line(const char *const *parts) {
+    static char line[LINE_MAX_BYTES];
+    size_t n = 0;
+    for (; *parts; parts++)
+        for (const char *c = *parts; *c && n < LINE_MAX_BYTES - 1; c++) line[n++] = *c;
+    line[n++] = '\n';
+    write_all(2, line, n);
+}
+
 __attribute__((noreturn)) static void leave(int code) {
     for (;;) sys3(SYS_exit_group, code, 0, 0);
 }

@@ -186,8 +186,19 @@ def report(env: Env) -> NativeReport:
         else "twins for the build tools; the root's gcc has none, so auto uses clang"
     )
     emulated = tuple(f"{m.package} ({m.reason})" for m in found.missing)
-    rest = "perl, python, dpkg, apt and everything else (QEMU)"
-    return NativeReport(what, tuple(sorted({p.package for p in found.programs})), (*emulated, rest))
+    rest = "perl, python, dpkg and apt themselves, and everything else (QEMU)"
+    native = tuple(_native_label(name) for name in sorted({p.package for p in found.programs}))
+    return NativeReport(what, native, (*emulated, rest))
+
+
+def _native_label(package: str) -> str:
+    """A twinned package, and which of its programs are native when only some are."""
+    from armroot.twins.select import SOME_PROGRAMS
+
+    only = SOME_PROGRAMS.get(package)
+    if not only:
+        return package
+    return f"{package} (only {', '.join('/' + p + ('*' if p.endswith('/') else '') for p in only)})"
 
 
 def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel | None:

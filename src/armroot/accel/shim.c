@@ -76,15 +76,9 @@ static int ends(const char *s, const char *suffix) {
     return n >= m && seq(s + n - m, suffix);
 }
 
-static void say(const char *const *parts) {
-    write_all(2, "armroot accel: ", 15);
-    for (; *parts; parts++) write_all(2, *parts, slen(*parts));
-    write_all(2, "\n", 1);
-}
-
 __attribute__((noreturn)) static void die(const char *what, const char *detail) {
-    const char *parts[] = {what, detail ? ": " : "", detail ? detail : "", 0};
-    say(parts);
+    const char *parts[] = {"armroot accel: ", what, detail ? ": " : "", detail ? detail : "", 0};
+    say_line(parts);
     leave(127);
 }
 
@@ -206,8 +200,9 @@ __attribute__((noreturn)) static void fall_back(const char *tool, const char *fa
                                                 char **argv, char **envp, const char *why,
                                                 const char *detail, int verbose) {
     if (verbose) {
-        const char *parts[] = {tool, " -> the root's ", fallback, " (", why, detail, ")", 0};
-        say(parts);
+        const char *parts[] = {"armroot accel: ", tool, " -> the root's ", fallback,
+                               " (", why, detail, ")", 0};
+        say_line(parts);
     }
     argv[0] = (char *)fallback; /* gcc finds its own parts from argv[0] */
     sys3(SYS_execve, (long)fallback, (long)argv, (long)envp);
@@ -357,8 +352,9 @@ __attribute__((noreturn, used)) void shim_main(long *sp) {
        compiler's): the same native compile here, before gcc is asked. */
     if (distributed && code >= 100 && code < 128 && !streaming) {
         if (verbose) {
-            const char *parts[] = {tool, ": distcc failed, compiling here: ", first_line(&err), 0};
-            say(parts);
+            const char *parts[] = {"armroot accel: ", tool, ": distcc failed, compiling here: ",
+                                   first_line(&err), 0};
+            say_line(parts);
         }
         int n = 0;
         for (int i = 0; i < words; i++) {

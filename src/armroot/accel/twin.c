@@ -67,11 +67,8 @@
 #define NOTE_MAX 4096
 
 static void say(const char *a, const char *b, const char *c) {
-    write_all(2, "armroot twins: ", 15);
-    write_all(2, a, slen(a));
-    write_all(2, b, slen(b));
-    write_all(2, c, slen(c));
-    write_all(2, "\n", 1);
+    const char *parts[] = {"armroot twins: ", a, b, c, 0};
+    say_line(parts);
 }
 
 __attribute__((noreturn)) static void die(const char *what, const char *detail) {

@@ -21,7 +21,7 @@ from armroot.store.tree import safe_remove
 from armroot.twins import archive, deb822, elfid, select, sources, table
 from armroot.twins.deb822 import Package
 
-FORMAT = 5
+FORMAT = 6
 STATUS = "var/lib/dpkg/status"
 INFO = "var/lib/dpkg/info"
 
@@ -292,10 +292,11 @@ def _programs(root: Path, twin: select.Twin, tree: Path, twin_cache: Path) -> li
     package's own file (dpkg's md5sum) before its build-id is recorded."""
     cross = twin.twin.source != twin.root.source
     sums = _package_md5sums(root, twin.root.name)
+    only = select.SOME_PROGRAMS.get(twin.root.name, ())
     found = []
     for path in sorted(tree.rglob("*")):
         rel = str(path.relative_to(tree))
-        if path.is_symlink() or not path.is_file() or not table.is_program_path(rel):
+        if path.is_symlink() or not path.is_file() or not table.is_program_path(rel, only):
             continue
         native = elfid.read(str(path))
         if native is None or native.machine != 62:

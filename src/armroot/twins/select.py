@@ -38,6 +38,15 @@ TOOLS = (
     "xz-utils",
     "bzip2",
 )
+# Packages whose architecture is compiled into their programs (dpkg's and apt's own is the
+# machine's: what they install, how they resolve), twinned only in the programs named here,
+# which never ask it: dpkg-deb packs and unpacks .debs (dpkg runs it for every package it
+# unpacks), and apt's download methods fetch, verify and decompress what apt tells them to.
+# dpkg, apt-get and the rest of these packages stay emulated.
+SOME_PROGRAMS = {
+    "dpkg": ("usr/bin/dpkg-deb",),
+    "apt": ("usr/lib/apt/methods/",),
+}
 # The root's compiler packages, for its GNU triple: gcc-14-aarch64-linux-gnu and so on.
 COMPILER = re.compile(r"^(?:gcc|g\+\+|cpp|gfortran)-(?P<major>\d+)-(?P<triple>[a-z0-9_-]+)$")
 # What a twin may bring to run: the amd64 libraries it links (never the -cross target
@@ -62,7 +71,7 @@ class Choice(NamedTuple):
 
 
 def _wanted(installed: dict[str, Package], triple: str) -> list[Package]:
-    wanted = [installed[name] for name in TOOLS if name in installed]
+    wanted = [installed[name] for name in (*TOOLS, *SOME_PROGRAMS) if name in installed]
     for name in sorted(installed):
         match = COMPILER.match(name)
         if match and match["triple"] == triple:

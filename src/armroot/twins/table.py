@@ -49,8 +49,10 @@ def root_path(twin_rel: str, cross: bool) -> str:
     return twin_rel
 
 
-def is_program_path(rel: str) -> bool:
-    return rel.startswith(PROGRAM_DIRS)
+def is_program_path(rel: str, only: tuple[str, ...] = ()) -> bool:
+    """Whether the twin package's file ``rel`` is a program to twin: in a program directory,
+    or, for a package twinned in some programs (``only``: paths and directories), one of them."""
+    return rel.startswith(only or PROGRAM_DIRS)
 
 
 # What a gcc configured with offloading has in its driver (and a cross compiler has not).
