@@ -145,3 +145,19 @@ def test_a_release_file_lists_its_indexes_by_sha256() -> None:
         "main/binary-amd64/Packages.xz": (a, 12),
         "x": (b.lower(), 3),
     }
+
+
+def test_dpkg_and_apt_are_wanted_for_some_of_their_programs() -> None:
+    status = STATUS + (
+        "\nPackage: dpkg\nStatus: install ok installed\nArchitecture: arm64\n"
+        "Version: 1.22.21\n\nPackage: apt\nStatus: install ok installed\n"
+        "Architecture: arm64\nVersion: 3.0.3\n"
+    )
+    index = INDEX + (
+        "\nPackage: dpkg\nArchitecture: amd64\nVersion: 1.22.21\nFilename: pool/d.deb\n"
+        "Size: 1\nSHA256: " + "a" * 64 + "\n\nPackage: apt\nArchitecture: amd64\n"
+        "Version: 3.0.2\nFilename: pool/a.deb\nSize: 1\nSHA256: " + "b" * 64 + "\n"
+    )
+    choice = select.choose(deb822.installed(status), deb822.index(index), "aarch64-linux-gnu")
+    assert "dpkg" in {t.root.name for t in choice.twins}
+    assert dict(choice.missing)["apt"] == "the archive has 3.0.2 for amd64, not 3.0.3"

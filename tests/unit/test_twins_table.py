@@ -13,7 +13,7 @@ from armroot.host import binfmt
 from armroot.sandbox.execute import identity_map
 from armroot.sandbox.ops import Bind, Binfmt, File
 from armroot.session.request import accel_mode, package_mode
-from armroot.twins import elfid, table
+from armroot.twins import elfid, select, table
 from armroot.twins.prepare import TwinSet
 from armroot.twins.select import Missing
 
@@ -36,6 +36,16 @@ def test_cross_internals_map_to_the_roots_gcc_dirs() -> None:
     assert table.root_path("usr/bin/make", cross=True) == "usr/bin/make"
     assert table.is_program_path("usr/libexec/gcc-cross/x/14/cc1")
     assert not table.is_program_path("usr/share/doc/make/README")
+
+
+def test_a_package_twinned_in_some_programs_gives_only_those() -> None:
+    dpkg, apt = select.SOME_PROGRAMS["dpkg"], select.SOME_PROGRAMS["apt"]
+    assert table.is_program_path("usr/bin/dpkg-deb", dpkg)
+    assert not table.is_program_path("usr/bin/dpkg", dpkg)  # its architecture is compiled in
+    assert not table.is_program_path("usr/bin/dpkg-query", dpkg)
+    assert table.is_program_path("usr/lib/apt/methods/http", apt)
+    assert not table.is_program_path("usr/bin/apt-get", apt)
+    assert not table.is_program_path("usr/lib/apt/methods/http")  # not a program dir of its own
 
 
 def test_md5sums_and_the_offload_rule() -> None:
