@@ -10,8 +10,8 @@ from pathlib import Path
 
 
 def tree(root: Path) -> dict[str, tuple[object, ...]]:
-    """Every path of a root: type, mode, owner, group, xattrs, and a link's target or a
-    file's size and sha256."""
+    """Every path of a root: type, mode, owner, group, xattrs, and a link's target, a
+    file's size and sha256 or a device's numbers."""
     found: dict[str, tuple[object, ...]] = {}
     for directory, dirs, files in os.walk(root):
         for name in dirs + files:
@@ -32,6 +32,8 @@ def tree(root: Path) -> dict[str, tuple[object, ...]]:
                 item += (os.readlink(path),)
             elif stat.S_ISREG(st.st_mode):
                 item += (st.st_size, hashlib.sha256(path.read_bytes()).hexdigest())
+            elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                item += (os.major(st.st_rdev), os.minor(st.st_rdev))
             found[str(path.relative_to(root))] = item
     return found
 

@@ -23,8 +23,12 @@ from tests.integration.root_trees import packages, tree
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.network, pytest.mark.slow]
 
 # A small root of the default variant: essential packages and apt, then (apt installing
-# them, as the default env's build tools are) hello.
-SPEC = ("--from", "debian:trixie", "--arch", "arm64", "--minimal", "--include", "hello")
+# them, as the default env's build tools are, and through the twins of the essential
+# packages' programs) hello and ca-certificates (whose postinst runs sh, sed, ln, openssl).
+SPEC = (
+    "--from", "debian:trixie", "--arch", "arm64", "--minimal",
+    "--include", "hello,ca-certificates",
+)  # fmt: skip
 MIRROR = "http://deb.debian.org/debian"
 
 
@@ -44,7 +48,10 @@ class Store:
         wrapper.chmod(0o755)
 
     def env(self) -> dict[str, str]:
-        return {"ARMROOT_CACHE": str(self.cache), "PATH": f"{self.bin}:{os.environ['PATH']}"}
+        # The user's default (the suite's is clang): bootstraps with twins after the
+        # essential packages (armroot.images.bootstrap_twins).
+        path = f"{self.bin}:{os.environ['PATH']}"
+        return {"ARMROOT_CACHE": str(self.cache), "PATH": path, "ARMROOT_ACCEL": "auto"}
 
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "armroot", *args]
@@ -79,22 +86,30 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> str:
 def test_the_second_create_restores_the_first_bootstrap(store: Store, tmp_path: Path) -> None:
     """The first create bootstraps and keeps the root; the second restores it: the same
     root. And armroot's bootstrap, which clears apt's Pre-Install-Pkgs (debconf's
-    preconfiguration, all emulated) while apt installs, is the root plain mmdebstrap makes
-    (made beside it): every path, owner, mode and content, dpkg's status and debconf's
-    database; only debconf's own backups, *.dat-old, written in another order, differ."""
+    preconfiguration, all emulated) while apt installs and runs the root's programs through
+    their twins from the essential hook on (mmdebstrap in a user namespace of its own,
+    /dev's nodes made after), is the root plain mmdebstrap makes (made beside it): every
+    path, owner, mode and content, dpkg's status and debconf's database; only debconf's own
+    backups, *.dat-old, written in another order, differ."""
     plain = tmp_path / "plain"
     reference = subprocess.Popen(
         [
             "unshare", "--mount", "--propagation=private",
             "mmdebstrap", "--variant=apt", "--architectures=arm64", "--format=directory",
-            "--include=hello", "trixie", str(plain), MIRROR,
+            "--include=hello,ca-certificates", "trixie", str(plain), MIRROR,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        made = _ok(store.run("create", "fresh", *SPEC))
+        made = _ok(store.run("create", "fresh", *SPEC, "--verbose"))
         assert "Bootstrapping Debian trixie arm64 with mmdebstrap" in made
+        # The twins ran: dpkg-deb unpacking every .deb of apt's, the postinst's sh and sed.
+        assert "twins from here on: " in made and "twins put away" in made, made
+        for program, twin in (("/usr/bin/dpkg-deb", "dpkg-deb"), ("/usr/bin/sed", "sed"),
+                              ("/bin/sh", "dash")):  # fmt: skip
+            assert re.search(rf"armroot twins: {program}: native twin \S+/bin/{twin}\b", made)
+        assert re.search(r"armroot twins: /usr/bin/openssl: emulated", made)  # no twin
         assert re.search(r"packages set up; .*installing essential packages \d+s", made), made
         assert store.bootstraps() == 1
         [entry] = store.cached()
@@ -102,11 +117,12 @@ def test_the_second_create_restores_the_first_bootstrap(store: Store, tmp_path: 
             "suite": "trixie",
             "arch": "arm64",
             "variant": "apt",
-            "include": ["hello"],
+            "include": ["ca-certificates", "hello"],
             "mirror": "http://deb.debian.org/debian",
         }
         restored = _ok(store.run("create", "again", *SPEC))
-        assert "Restoring Debian trixie arm64 (apt + hello) from the cached bootstrap" in restored
+        restoring = "Restoring Debian trixie arm64 (apt + ca-certificates,hello) from the cached"
+        assert restoring in restored
         assert "Bootstrapping" not in restored and store.bootstraps() == 1
         # The same root: every path with its owner, mode, xattrs and contents; dpkg agrees.
         ours = tree(store.rootfs("again"))
@@ -118,6 +134,8 @@ def test_the_second_create_restores_the_first_bootstrap(store: Store, tmp_path: 
         assert ours.keys() == theirs.keys()
         assert {p for p in ours if ours[p] != theirs[p]} <= backups
         assert "var/cache/debconf/tmp.ci" in ours and "usr/bin/hello" in ours
+        assert "etc/ssl/certs/ca-certificates.crt" in ours and "run/armroot" not in ours
+        assert "dev/null" in ours and "dev/ptmx" in ours
         assert packages(store.rootfs("again")) == packages(plain)
     finally:
         if reference.poll() is None:
@@ -141,7 +159,7 @@ def test_offline_needs_no_network_and_another_key_is_another_bootstrap(store: St
     )
     assert "from the cached bootstrap" in _ok(proc)
     assert packages(store.rootfs("cut-off")) == packages(store.rootfs("fresh"))
-    other = store.run("create", "other", *SPEC[:-2], "--offline")  # without hello
+    other = store.run("create", "other", *SPEC[:-2], "--offline")  # without the packages
     assert other.returncode != 0
     assert error_lines(other.stderr) == [
         "armroot: error: no cached bootstrap of Debian trixie arm64 (apt) from "
@@ -237,7 +255,8 @@ def test_a_damaged_bootstrap_is_made_again_once_by_two_racing_creates(store: Sto
     assert store.bootstraps() == 2  # the first test's, and one now
     made = [o for o in outputs if "Bootstrapping" in o]
     assert len(made) == 1, outputs
-    assert "the cached bootstrap of Debian trixie arm64 (apt + hello) is unusable" in made[0]
+    unusable = "the cached bootstrap of Debian trixie arm64 (apt + ca-certificates,hello) is"
+    assert unusable + " unusable" in made[0]
     assert "sha256" in made[0]
     [waited] = [o for o in outputs if o is not made[0]]
     assert "from the cached bootstrap" in waited
@@ -284,10 +303,13 @@ def test_an_exported_env_keeps_its_board_gcc_target_and_twins(
 
 
 def test_a_bootstrap_killed_with_its_mounts_up_leaves_none_on_the_host(store: Store) -> None:
-    """mmdebstrap (root mode) mounts /proc, /sys and /dev's parts into the new root; SIGKILL
-    to armroot, mmdebstrap and all theirs at once: the mounts were in a namespace of their
-    own, so they are gone with them (host_is_untouched checks mountinfo), and the next
-    create clears the staging directory."""
+    """mmdebstrap (root mode) mounts /proc, /sys and /dev's parts into the new root, and the
+    twins' hook a tmpfs and a binfmt_misc of its user namespace's own; SIGKILL to armroot,
+    mmdebstrap and all theirs at once while apt installs with twins: the mounts were in a
+    namespace of their own, so they are gone with them (host_is_untouched checks
+    mountinfo), the host's binfmt_misc handlers are as they were, and the next create clears
+    the staging directory."""
+    host_handlers = sorted(os.listdir("/proc/sys/fs/binfmt_misc"))
     tmp = store.home.parent / "tmp"  # what the killed mmdebstrap leaves there (its gpghome)
     tmp.mkdir(exist_ok=True)
     racer = subprocess.Popen(
@@ -302,13 +324,16 @@ def test_a_bootstrap_killed_with_its_mounts_up_leaves_none_on_the_host(store: St
     seen = []
     for line in racer.stdout:
         seen.append(line)
-        if "installing essential packages" in line:
+        if "twins from here on" in line:
             break
     staging = next((store.home / "staging").glob("killed.*"))
     assert (staging / "rootfs/proc").is_dir()
+    assert [m for m in _mounts() if str(staging) in m] == []  # not in the host's namespace
     os.killpg(racer.pid, signal.SIGKILL)
     racer.wait(timeout=60)
-    assert seen and not [m for m in _mounts() if str(staging) in m], seen
+    assert seen and "twins from here on" in seen[-1], seen
+    assert not [m for m in _mounts() if str(staging) in m], seen
+    assert sorted(os.listdir("/proc/sys/fs/binfmt_misc")) == host_handlers
     _ok(store.run("list"))
     assert not staging.exists()
 

@@ -381,6 +381,20 @@ def test_debian_with_mmdebstrap_unshare_mode(user: User, user_armroot: Path) -> 
         assert not (user.store / "envs" / name).exists()
 
 
+def test_a_rootless_bootstrap_installs_the_rest_with_twins(user: User, user_armroot: Path) -> None:
+    """With packages after the essential ones, mmdebstrap runs in root mode in a user
+    namespace of armroot's own inside the user's (its binfmt_misc the hooks' own): apt
+    installs them with twins, and the root's owners are the user's range as before."""
+    spec = ("--from", "debian:trixie", "--arch", "arm64", "--minimal", "--include", "hello")
+    made = as_user(user, user_armroot, "create", "twinned", *spec)
+    said = _ok(made) + made.stderr
+    assert "twins from here on: " in said and "twins put away" in said, said
+    _bootstrapped_owners(user, user_armroot, "twinned")
+    out = _ok(as_user(user, user_armroot, "run", "twinned", "--", "hello"))
+    assert out == "Hello, world!\n"
+    _ok(as_user(user, user_armroot, "rm", "twinned"))
+
+
 def _bootstrapped_owners(user: User, user_armroot: Path, name: str) -> dict[str, tuple[int, int]]:
     """The owners the bootstrap gave, as the root sees them: the top, and each file or
     directory not root:root (root:shadow unix_chkpwd, say), each checked against its host

@@ -10,8 +10,8 @@ import pytest
 from armroot.accel import twin_session
 from armroot.errors import UsageError
 from armroot.host import binfmt
-from armroot.sandbox.execute import identity_map
 from armroot.sandbox.ops import Bind, Binfmt, File
+from armroot.sandbox.own_userns import identity_map
 from armroot.session.request import accel_mode, package_mode
 from armroot.twins import elfid, select, table
 from armroot.twins.prepare import TwinSet

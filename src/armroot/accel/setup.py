@@ -230,7 +230,7 @@ def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel |
         str(cache_home() / "twins"),
         tools.handler,
         tools.uname_preload,
-        _emulators(),
+        emulators(),
         archmod.uname_machine(arch, qemu_cpu),
         arch.triple,
         major,
@@ -265,7 +265,7 @@ def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel |
     return _with_cache(accel, compile_cache.identity("twins", parts), names)
 
 
-def _emulators() -> tuple[twin_session.Emulator, ...]:
+def emulators() -> tuple[twin_session.Emulator, ...]:
     """The host's static QEMU interpreters, one per ARM target (a session's own handlers
     replace the host's, so every ARM program must find one of them)."""
     from armroot.accel import twin_session

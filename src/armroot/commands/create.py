@@ -10,7 +10,16 @@ from typing import NamedTuple
 from armroot import __version__, log
 from armroot.errors import ArmrootError, SourceError, UsageError
 from armroot.host import openpgp, privileges, programs, qemu
-from armroot.images import bootstraps, catalogue, debian, diskimage, download, indexes, tarball
+from armroot.images import (
+    bootstrap_twins,
+    bootstraps,
+    catalogue,
+    debian,
+    diskimage,
+    download,
+    indexes,
+    tarball,
+)
 from armroot.images import source as sourcemod
 from armroot.images.catalogue import OPENPGP, SHA256, SHA256_FILE
 from armroot.rootfs import arch as archmod
@@ -19,7 +28,7 @@ from armroot.rootfs.arch import Arch, CpuLevel, Emulation
 from armroot.rootfs.boards import Board
 from armroot.rootfs.info import RootInfo, inspect
 from armroot.rootfs.paths import resolve_in_root
-from armroot.store.envs import Env, EnvMeta, Store
+from armroot.store.envs import Env, EnvMeta, Store, cache_home
 from armroot.store.names import check_name
 from armroot.store.tree import dir_size, safe_remove
 
@@ -206,7 +215,11 @@ def create(options: CreateOptions, store: Store | None = None) -> Env:
         base = () if options.minimal else debian.DEFAULT_INCLUDE
         include = tuple(dict.fromkeys(base + options.include))
         mirror = options.mirror or sourcemod.DEFAULT_MIRROR
-        plan = debian.DebianBootstrap(src.suite, arch, mirror, include)
+        verbose = log.VERBOSITY.get() >= log.Verbosity.VERBOSE
+        hooks = bootstrap_twins.hooks_for(
+            arch.triple, archmod.uname_machine(arch, None), cache_home(), verbose
+        )
+        plan = debian.DebianBootstrap(src.suite, arch, mirror, include, twins=hooks)
     store.require_absent(options.name)  # before any download or bootstrap
     local: Path | None = None
     sha256 = ""

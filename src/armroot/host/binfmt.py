@@ -97,10 +97,12 @@ def _escape(data: bytes) -> str:
 
 def registration(arch: Arch, interpreter: str, flags: str = "OPF") -> str:
     """The line to write to binfmt_misc/register for ``arch``."""
-    return (
-        f":{arch.binfmt_name}:M::{_escape(arch.binfmt_magic)}:{_escape(arch.binfmt_mask)}"
-        f":{interpreter}:{flags}"
-    )
+    return entry_line(arch.binfmt_name, arch.binfmt_magic, arch.binfmt_mask, interpreter, flags)
+
+
+def entry_line(name: str, magic: bytes, mask: bytes, interpreter: str, flags: str) -> str:
+    """The line to write to binfmt_misc/register for a handler by magic (pure)."""
+    return f":{name}:M::{_escape(magic)}:{_escape(mask)}:{interpreter}:{flags}"
 
 
 def register(line: str, directory: Path = BINFMT_DIR) -> None:

@@ -252,6 +252,26 @@ def _binfmt(root: str, op: Binfmt) -> None:
             os.close(fd)
 
 
+def own_binfmt_over(path: str) -> None:
+    """Mount this user namespace's own binfmt_misc on ``path`` (in this mount namespace);
+    SetupError, with nothing left mounted, unless it is a fresh, empty instance (Linux >=
+    6.7 gives a user namespace one; in the host's namespace it would be the host's)."""
+    try:
+        _mount_on(
+            path, "binfmt_misc", "binfmt_misc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, None
+        )
+    except OSError as exc:
+        raise SetupError(f"no binfmt_misc of this namespace's own ({exc.strerror})") from exc
+    if set(os.listdir(path)) - {"register", "status"}:
+        sc.umount(path, sc.MNT_DETACH)
+        raise SetupError("the binfmt_misc mounted has handlers already: not this namespace's own")
+
+
+def detach(path: str) -> None:
+    """Detach the mount on ``path`` and every mount under it (umount2 MNT_DETACH)."""
+    sc.umount(path, sc.MNT_DETACH)
+
+
 def describe(op: MountOp) -> str:
     if isinstance(op, Bind):
         return f"bind {op.source} -> {op.target}"

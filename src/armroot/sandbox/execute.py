@@ -28,6 +28,7 @@ import warnings as _warnings  # noqa: F401
 from armroot.host import syscalls as sc
 from armroot.sandbox import apply
 from armroot.sandbox.ops import Binfmt, MountOp
+from armroot.sandbox.own_userns import identity_map
 from armroot.tuples import NamedTuple
 
 TYPE_CHECKING = False
@@ -182,17 +183,6 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int, sync: tuple[int, int] | 
     if sig is not None:
         _report(pipe_w, "signal", str(sig))
     os._exit(code)
-
-
-def identity_map(current: str) -> str:
-    """A uid_map or gid_map that maps every id of ``current`` (this namespace's map) to
-    itself: the session's user namespace has exactly the ids armroot has."""
-    lines = []
-    for line in current.splitlines():
-        words = line.split()
-        if len(words) == 3:
-            lines.append(f"{words[0]} {words[0]} {words[2]}")
-    return "\n".join(lines) + "\n"
 
 
 def _map_ids(child: int) -> None:
