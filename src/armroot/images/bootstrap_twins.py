@@ -2,9 +2,9 @@
 the root's shell, text tools and dpkg-deb run through their amd64 twins while apt installs
 the rest (the default env's build tools), as sessions run them (armroot.accel.twin_session).
 
-mmdebstrap runs in a user namespace of its own (as root of the host:
-:mod:`armroot.sandbox.own_userns`; rootless: its unshare mode's); two of its hooks, run in that
-namespace, do the work:
+mmdebstrap runs in root mode as root of a user namespace of its own
+(:mod:`armroot.sandbox.own_userns`, as root of the host or inside armroot's rootless one);
+two of its hooks, run in that namespace, do the work:
 
 - ``start`` (essential-hook): the twin set of the root as it is then (armroot.twins.prepare:
   fetched from the root's own archive and verified as for an env), the handler's files on a
@@ -180,17 +180,17 @@ def _register(emulators: tuple[Emulator, ...], handler: str, flags: str) -> None
 
 
 def stop(root: Path) -> str | None:
-    """Take the twins away again; the line to show, if any."""
+    """Take the twins away again; the line to show, if any. Only start's tmpfs is taken
+    away (start removes its directory itself when it fails before the mount)."""
     from armroot.sandbox import apply
 
     run_dir = root / RUN_DIR
-    if not run_dir.exists():
-        return None
-    if os.path.ismount(run_dir):
-        for name in os.listdir(BINFMT):
-            if name.startswith(OWN):
-                binfmt.remove(name, BINFMT)
-        apply.detach(str(run_dir))
+    if not os.path.ismount(run_dir):
+        return None  # no twins were given (or it is not start's: left as it is)
+    for name in os.listdir(BINFMT):
+        if name.startswith(OWN):
+            binfmt.remove(name, BINFMT)
+    apply.detach(str(run_dir))
     os.rmdir(run_dir)
     return "twins put away; the root is the archive's"
 
@@ -203,7 +203,7 @@ def main(argv: list[str]) -> int:
             line = start(Path(root), Path(cache), triple, machine, outer, verbose)
         except OSError as exc:
             line = f"the bootstrap's programs stay emulated: {exc.strerror or exc}"
-        except Exception as exc:
+        except Exception as exc:  # start cleaned up after itself; the bootstrap goes on
             line = f"the bootstrap's programs stay emulated: {type(exc).__name__}: {exc}"
         print(PREFIX + line, flush=True)
         return 0  # the bootstrap goes on, emulated or not
