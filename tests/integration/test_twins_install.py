@@ -1,5 +1,5 @@
-"""`armroot install` with twins (apt's download methods, dpkg-deb and the maintainer scripts'
-shell and tools native) makes the root the fully emulated install makes: real roots, the
+"""`armroot install` with twins (apt-get, apt's download methods, dpkg-deb and the maintainer
+scripts' shell and tools native) makes the root the fully emulated install makes: real roots, the
 real archive, the session's own binfmt_misc handler."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def test_an_install_with_twins_is_the_emulated_install(arm64_tarball: Path, home
         differ = sorted(p for p in ours if ours[p] != theirs[p] and not VARYING.match(p))
         assert differ == [], differ
         assert "usr/include/ogg/ogg.h" in ours and "var/lib/dpkg/alternatives/automake" in ours
-        # The twins did the work: apt's methods and dpkg-deb ran natively.
+        # The twins did the work: apt-get, apt's methods and dpkg-deb ran natively.
         deb = "/var/cache/apt/archives/libogg-dev_*_arm64.deb"
         verbose = armroot(
             "run", "-v", envs["auto"].name, "--", "sh", "-c",
@@ -58,7 +58,7 @@ def test_an_install_with_twins_is_the_emulated_install(arm64_tarball: Path, home
             home=home, env={"ARMROOT_ACCEL": "auto"}, timeout=600,
         )  # fmt: skip
         said = _ok(verbose)
-        for program in ("/usr/lib/apt/methods/http", "/usr/bin/dpkg-deb"):
+        for program in ("/usr/bin/apt-get", "/usr/lib/apt/methods/http", "/usr/bin/dpkg-deb"):
             assert re.search(rf"armroot twins: {program}: native twin /run/armroot/", said), said
         assert int(verbose.stdout.split()[-1]) > 10_000
     finally:

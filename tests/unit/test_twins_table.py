@@ -44,8 +44,25 @@ def test_a_package_twinned_in_some_programs_gives_only_those() -> None:
     assert not table.is_program_path("usr/bin/dpkg", dpkg)  # its architecture is compiled in
     assert not table.is_program_path("usr/bin/dpkg-query", dpkg)
     assert table.is_program_path("usr/lib/apt/methods/http", apt)
-    assert not table.is_program_path("usr/bin/apt-get", apt)
+    assert table.is_program_path("usr/bin/apt-get", apt)  # told the root's architecture
+    assert not table.is_program_path("usr/bin/apt-cache", apt)
+    assert not table.is_program_path("usr/bin/apt", apt)
     assert not table.is_program_path("usr/lib/apt/methods/http")  # not a program dir of its own
+
+
+def test_apt_get_is_told_the_roots_architecture_or_stays_emulated() -> None:
+    apt_get = table.Program("ef56", "usr/bin/apt-get", "trees/a/usr/bin/apt-get", "apt")
+    words = table.command(apt_get, AT._replace(dpkg_arch="armhf"))
+    assert words[-3:] == (
+        "trees/a/usr/bin/apt-get".join(("/c/", "")),
+        "-o",
+        "APT::Architecture=armhf",
+    )
+    assert table.command(MAKE, AT._replace(dpkg_arch="armhf")) == table.command(MAKE, AT)
+    with_arch = table.render((MAKE, apt_get), AT._replace(dpkg_arch="arm64"), (), False)
+    assert "twin\tef56\t" in with_arch and "APT::Architecture=arm64" in with_arch
+    without = table.render((MAKE, apt_get), AT, (), False)  # no architecture to give it
+    assert "ef56" not in without and "twin\tab12\t" in without
 
 
 def test_md5sums_and_the_offload_rule() -> None:

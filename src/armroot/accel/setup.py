@@ -186,7 +186,7 @@ def report(env: Env) -> NativeReport:
         else "twins for the build tools; the root's gcc has none, so auto uses clang"
     )
     emulated = tuple(f"{m.package} ({m.reason})" for m in found.missing)
-    rest = "perl, python, dpkg and apt themselves, and everything else (QEMU)"
+    rest = "perl, python, dpkg, apt's other programs, and everything else (QEMU)"
     native = tuple(_native_label(name) for name in sorted({p.package for p in found.programs}))
     return NativeReport(what, native, (*emulated, rest))
 
@@ -235,6 +235,7 @@ def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel |
         arch.triple,
         major,
         verbose,
+        dpkg_arch=arch.name,
     )
     from armroot.twins import table
 

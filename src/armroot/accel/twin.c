@@ -362,7 +362,13 @@ __attribute__((noreturn, used)) void twin_main(long *sp) {
     if (twin) {
         if (twin_words + argc > MAX_ARGS) die(path, "too many arguments");
         for (int i = 0; i < twin_words; i++) new_argv[k++] = seq(twin[i], "{argv0}") ? argv0 : twin[i];
-        if (verbose) say(path, ": native twin ", twin[twin_words - 1]);
+        if (verbose) {
+            /* The twin's file is the word after {argv0}; options the table gives it follow. */
+            const char *shown = twin[twin_words - 1];
+            for (int i = 0; i + 1 < twin_words; i++)
+                if (seq(twin[i], "{argv0}")) shown = twin[i + 1];
+            say(path, ": native twin ", shown);
+        }
     } else {
         if (!qemu) die(path, "an ARM program for a machine this session has no QEMU for");
         if (argc > MAX_ARGS) die(path, "too many arguments");

@@ -50,7 +50,10 @@ def session(
     triple: str,
     gcc_major: str,
     verbose: bool,
+    dpkg_arch: str = "",
 ) -> SessionAccel:
+    """``dpkg_arch``: the root's Debian architecture (apt-get's twin is given it; without
+    it apt-get stays emulated)."""
     at = table.Words(
         TWIN_CACHE_INSIDE,
         twin_set.loader,
@@ -58,6 +61,7 @@ def session(
         PRELOAD_INSIDE,
         SPECS_INSIDE,
         PLUGIN_DIR_INSIDE if twin_set.plugin else "",
+        dpkg_arch,
     )
     qemu = tuple((e.machine, qemu_inside(e.qemu)) for e in emulators)
     offload = any(p.offload for p in twin_set.programs)

@@ -21,7 +21,7 @@ from armroot.store.tree import safe_remove
 from armroot.twins import archive, deb822, elfid, select, sources, table
 from armroot.twins.deb822 import Package
 
-FORMAT = 6
+FORMAT = 7
 STATUS = "var/lib/dpkg/status"
 INFO = "var/lib/dpkg/info"
 

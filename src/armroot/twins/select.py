@@ -39,13 +39,15 @@ TOOLS = (
     "bzip2",
 )
 # Packages whose architecture is compiled into their programs (dpkg's and apt's own is the
-# machine's: what they install, how they resolve), twinned only in the programs named here,
-# which never ask it: dpkg-deb packs and unpacks .debs (dpkg runs it for every package it
-# unpacks), and apt's download methods fetch, verify and decompress what apt tells them to.
-# dpkg, apt-get and the rest of these packages stay emulated.
+# machine's: what they install, how they resolve), twinned only in the programs named here:
+# dpkg-deb packs and unpacks .debs (dpkg runs it for every package it unpacks) and never
+# asks; apt's download methods fetch, verify and decompress what apt tells them to; apt-get
+# takes the architecture from its configuration, APT::Architecture (whose default is the
+# one it was built for): its twin is given the root's (table.APT_ARCHITECTURE). dpkg and
+# the rest of these packages stay emulated.
 SOME_PROGRAMS = {
     "dpkg": ("usr/bin/dpkg-deb",),
-    "apt": ("usr/lib/apt/methods/",),
+    "apt": ("usr/lib/apt/methods/", "usr/bin/apt-get"),
 }
 # The root's compiler packages, for its GNU triple: gcc-14-aarch64-linux-gnu and so on.
 COMPILER = re.compile(r"^(?:gcc|g\+\+|cpp|gfortran)-(?P<major>\d+)-(?P<triple>[a-z0-9_-]+)$")

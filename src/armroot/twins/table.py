@@ -90,6 +90,12 @@ class Words(NamedTuple):
     preload: str  # uname(2) as the board (accel/uname.c)
     specs: str  # the C++ include specs for the cross drivers
     plugin_dir: str  # holds the cross compiler's liblto_plugin.so ("" if none)
+    dpkg_arch: str = ""  # the root's Debian architecture, for apt-get's twin ("": emulated)
+
+
+# apt-get's twin is told the root's architecture (its configuration's default is the one it
+# was built for: amd64), before the caller's arguments; without it, apt-get stays emulated.
+APT_ARCHITECTURE = {"usr/bin/apt-get"}
 
 
 def command(program: Program, at: Words) -> tuple[str, ...]:
@@ -107,6 +113,8 @@ def command(program: Program, at: Words) -> tuple[str, ...]:
         "{argv0}",
         f"{at.cache}/{program.twin_path}",
     )
+    if program.root_path in APT_ARCHITECTURE:
+        words += ("-o", f"APT::Architecture={at.dpkg_arch}")
     driver = DRIVER.match(program.root_path) if program.driver else None
     if driver is not None:
         # The cross driver's own programs (cc1, collect2 ...) are under gcc-cross, which the
@@ -177,6 +185,8 @@ def render(
     lines = [f"verbose\t{1 if verbose else 0}"]
     lines += [f"qemu\t{machine}\t{path}" for machine, path in qemu]
     for program in programs:
+        if program.root_path in APT_ARCHITECTURE and not at.dpkg_arch:
+            continue  # no architecture to give it: emulated
         words = command(program, at)
         for word in words:
             if any(c in word for c in "\t\n\0"):
