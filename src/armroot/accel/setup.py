@@ -198,7 +198,8 @@ def _native_label(package: str) -> str:
     only = SOME_PROGRAMS.get(package)
     if not only:
         return package
-    return f"{package} (only {', '.join('/' + p + ('*' if p.endswith('/') else '') for p in only)})"
+    shown = ["/" + p + ("*" if p.endswith("/") else "") for p in only]
+    return f"{package} (only {' and '.join(shown)})"
 
 
 def _twins(env: Env, board_name: str | None, mode: str) -> mounts.SessionAccel | None:
