@@ -104,8 +104,8 @@ def start(root: Path, cache: Path, triple: str, machine: str, outer: str, verbos
     why = _not_ours(outer)
     if why is not None:
         return f"the bootstrap's programs stay emulated: {why}"
-    if not binfmt.own_instances():
-        return f"the bootstrap's programs stay emulated: Linux {os.uname().release} is before 6.7"
+    if (root / "run").is_symlink() or not (root / "run").is_dir():
+        return "the bootstrap's programs stay emulated: the root's /run is not a directory"
     try:
         found = prepare.prepare(root, triple, cache)
         tools = toolchain.prepare(cache)
@@ -129,8 +129,6 @@ def start(root: Path, cache: Path, triple: str, machine: str, outer: str, verbos
     from armroot.sandbox.ops import Binfmt, MountOp, Tmpfs
 
     run_dir = root / RUN_DIR
-    if (root / "run").is_symlink() or not (root / "run").is_dir():
-        return "the bootstrap's programs stay emulated: the root's /run is not a directory"
     os.mkdir(run_dir, 0o755)  # an error if it is there: not ours to cover
     try:
         # The session's files for the handler (its binfmt entries: _register).

@@ -28,7 +28,7 @@ import warnings as _warnings  # noqa: F401
 from armroot.host import syscalls as sc
 from armroot.sandbox import apply
 from armroot.sandbox.ops import Binfmt, MountOp
-from armroot.sandbox.own_userns import identity_map
+from armroot.sandbox.own_userns import map_ids
 from armroot.tuples import NamedTuple
 
 TYPE_CHECKING = False
@@ -185,18 +185,6 @@ def _init(spec: SessionSpec, pipe_w: int, alive_r: int, sync: tuple[int, int] | 
     os._exit(code)
 
 
-def _map_ids(child: int) -> None:
-    """Give the helper's new user namespace armroot's own ids (written from outside it)."""
-    for name in ("uid_map", "gid_map"):
-        with open(f"/proc/self/{name}") as mine:
-            wanted = identity_map(mine.read())
-        fd = os.open(f"/proc/{child}/{name}", os.O_WRONLY | os.O_CLOEXEC)
-        try:
-            os.write(fd, wanted.encode())
-        finally:
-            os.close(fd)
-
-
 def _own_user_namespace(sync: tuple[int, int]) -> None:
     """unshare(CLONE_NEWUSER), wait for the helper to map the ids, then a mount namespace
     of the new user namespace's own (for its binfmt_misc). The mounts made so far were
@@ -221,7 +209,7 @@ def _give_ids(init: int, ready_r: int, mapped_w: int) -> None:
     try:
         if os.read(ready_r, 1) == b"u":
             try:
-                _map_ids(init)
+                map_ids(init)
                 os.write(mapped_w, b"m")
             except OSError:
                 pass

@@ -31,7 +31,8 @@ def identity_map(current: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_maps(pid: int) -> None:
+def map_ids(pid: int) -> None:
+    """Give process ``pid``'s new user namespace this one's ids (written from outside it)."""
     for name in ("uid_map", "gid_map"):
         with open(f"/proc/self/{name}") as mine:
             wanted = identity_map(mine.read())
@@ -55,7 +56,7 @@ def enter() -> None:
         status = b"x"
         try:
             if os.read(ready_r, 1) == b"u":
-                _write_maps(me)
+                map_ids(me)
                 status = b"m"
         except OSError:
             pass
